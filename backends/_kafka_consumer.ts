@@ -1,0 +1,289 @@
+/**
+ * The consuming half of a Kafka link. kafkajs fixes a consumer's topics at
+ * `run()` and never forgets one (`subscribe` only adds), so every change of
+ * the topic set replaces the consumer: stop the old one (it leaves the
+ * group), start a new one in the same group. Changes that arrive while one
+ * replacement runs are folded into the next, so a burst of subscriptions
+ * costs one or two replacements, not one each.
+ *
+ * Nothing is committed to Kafka. Where the link stands in each topic — the
+ * next offset to read, per partition — is kept in {@linkcode Positions}, which
+ * outlive the link: a new consumer (after a re-subscription, or the next link
+ * of the same Broadcast) seeks to them as it joins, so it neither skips what
+ * arrived in between nor repeats what was delivered. A topic seen for the
+ * first time starts at its end, read before the consumer joins, so a message
+ * published after `subscribe()` resolves is always received. Private to
+ * `backends/kafka.ts`.
+ *
+ * @module
+ */
+import type { Admin, Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import { BackboneUnavailableError } from "../lib/errors.ts";
+import type { EventFrame } from "../lib/frame.ts";
+import type { KafkaSettings } from "./_kafka_config.ts";
+
+/** Per topic, per partition: the next offset to read. */
+export type Positions = Map<string, Map<number, string>>;
+
+/** What the consumer needs from its link. */
+export interface ConsumerParts {
+  kafka: Kafka;
+  admin: Admin;
+  groupId: string;
+  settings: KafkaSettings;
+  /** Shared by every link of one Broadcast. */
+  positions: Positions;
+  /** Creates the topics that do not exist yet. */
+  ensureTopics(topics: string[]): Promise<void>;
+  /** Hands a batch to the link's readable; false when the link is gone. */
+  deliver(frames: EventFrame[]): Promise<boolean>;
+  /** The consumer failed: the link is lost. */
+  fail(error: unknown): void;
+}
+
+interface Waiter {
+  topic: string;
+  subscribed: boolean;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** The topics one link consumes, changed at run time. */
+export class TopicConsumer {
+  readonly #parts: ConsumerParts;
+  readonly #wanted = new Set<string>();
+  /** Topics this link asked for: the only positions a new link keeps. */
+  readonly #claimed = new Set<string>();
+  /** The current consumer's topics. */
+  #reading = new Set<string>();
+  /** Topics it still reads that were unsubscribed: filtered out until it is replaced. */
+  #dropped = new Set<string>();
+  #consumer: Consumer | undefined;
+  #waiters: Waiter[] = [];
+  #busy = false;
+  #busySince = 0;
+  #lastFetch = 0;
+  #delivering = 0;
+  #pruned = false;
+  #closed: unknown;
+
+  constructor(parts: ConsumerParts) {
+    this.#parts = parts;
+  }
+
+  /** Resolves once the consumer has joined with `topic`'s partitions assigned. */
+  subscribe(topic: string): Promise<void> {
+    this.#wanted.add(topic);
+    this.#claimed.add(topic);
+    return this.#wait(topic, true);
+  }
+
+  /** Stops delivering `topic` at once; resolves once the consumer no longer reads it. */
+  unsubscribe(topic: string): Promise<void> {
+    this.#wanted.delete(topic);
+    this.#claimed.delete(topic);
+    if (this.#reading.has(topic)) this.#dropped.add(topic);
+    this.#parts.positions.delete(topic); // a later subscription starts afresh
+    return this.#wait(topic, false);
+  }
+
+  /**
+   * Why the consumer looks stuck at `now`, or undefined: a replacement
+   * (requests and a join) that took longer than a session timeout plus a
+   * request timeout, or a running consumer whose last fetch ended longer ago
+   * than its fetch wait plus a request timeout, while it was not waiting for
+   * the link to take a batch.
+   */
+  stalled(now: number): string | undefined {
+    const { maxWaitTime, requestTimeout, sessionTimeout } = this.#parts.settings;
+    if (this.#busy && now - this.#busySince > sessionTimeout + requestTimeout) {
+      return `changing the consumer's topics has taken ${now - this.#busySince} ms`;
+    }
+    if (this.#consumer === undefined || this.#reading.size === 0 || this.#delivering > 0) return undefined;
+    if (now - this.#lastFetch > maxWaitTime + requestTimeout) return `the consumer has not fetched for ${now - this.#lastFetch} ms`;
+    return undefined;
+  }
+
+  /** Stops the consumer (it leaves the group); pending subscriptions reject with `reason`. */
+  async close(reason: unknown): Promise<void> {
+    this.#closed ??= reason;
+    this.#wanted.clear();
+    this.#settle();
+    await this.#stop();
+  }
+
+  #wait(topic: string, subscribed: boolean): Promise<void> {
+    if (this.#closed !== undefined) {
+      return subscribed ? Promise.reject(this.#closed) : Promise.resolve();
+    }
+    const promise = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ topic, subscribed, resolve, reject });
+    });
+    this.#settle();
+    this.#kick();
+    return promise;
+  }
+
+  #settle(): void {
+    this.#waiters = this.#waiters.filter((waiter) => {
+      const { topic, subscribed } = waiter;
+      if (this.#closed !== undefined) {
+        if (subscribed) waiter.reject(this.#closed);
+        else waiter.resolve();
+      } else if (subscribed === this.#delivers(topic)) {
+        waiter.resolve();
+      } else if (subscribed !== this.#wanted.has(topic)) {
+        waiter.resolve(); // superseded by a later call for the same topic
+      } else {
+        return true;
+      }
+      return false;
+    });
+  }
+
+  #kick(): void {
+    if (this.#busy) return;
+    this.#busy = true;
+    this.#busySince = Date.now();
+    void this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 0)); // fold a burst of calls into one change
+      while (this.#closed === undefined && (this.#dropped.size > 0 || !sameSet(this.#wanted, this.#reading))) {
+        await this.#replace();
+      }
+    } catch (error) {
+      if (this.#closed === undefined) this.#parts.fail(error);
+    } finally {
+      this.#busy = false; // in the same turn as the last check: no change slips through
+    }
+  }
+
+  async #replace(): Promise<void> {
+    const { positions } = this.#parts;
+    if (!this.#pruned) {
+      // Positions of channels the previous link had but this one never asked for are stale.
+      for (const topic of positions.keys()) if (!this.#claimed.has(topic)) positions.delete(topic);
+      this.#pruned = true;
+    }
+    await this.#locate([...this.#wanted].filter((topic) => !positions.has(topic)));
+    await this.#stop();
+    this.#reading = new Set();
+    this.#dropped.clear();
+    this.#settle();
+    const topics = [...this.#wanted].filter((topic) => positions.has(topic));
+    if (topics.length === 0 || this.#closed !== undefined) return;
+    await this.#start(topics);
+    this.#settle();
+  }
+
+  /** Reads where each new topic ends now: its consumer starts there. */
+  async #locate(topics: string[]): Promise<void> {
+    if (topics.length === 0) return;
+    const { admin, positions, ensureTopics } = this.#parts;
+    await ensureTopics(topics);
+    const ends = await Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic)));
+    topics.forEach((topic, i) => {
+      if (!this.#wanted.has(topic) || positions.has(topic)) return;
+      positions.set(topic, new Map(ends[i].map(({ partition, high }) => [partition, high])));
+    });
+  }
+
+  async #start(topics: string[]): Promise<void> {
+    const { kafka, groupId, settings, positions } = this.#parts;
+    const consumer = kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: settings.maxWaitTime,
+      sessionTimeout: settings.sessionTimeout,
+      heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeout / 3)),
+      rebalanceTimeout: settings.sessionTimeout,
+      allowAutoTopicCreation: false,
+      // Its fetch is the link's long poll: the first failure crashes it, so a lost broker is a lost link at once.
+      retry: { retries: 0, restartOnFailure: async () => false },
+    });
+    this.#consumer = consumer;
+    let assigned: Record<string, number[]> = {};
+    const current = () => this.#consumer === consumer && this.#closed === undefined;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      assigned = payload.memberAssignment;
+      // Seek before the first fetch: the consumer resumes exactly where the link stood.
+      for (const [topic, partitions] of Object.entries(assigned)) {
+        const at = positions.get(topic);
+        for (const partition of partitions) {
+          const offset = at?.get(partition);
+          if (offset !== undefined) consumer.seek({ topic, partition, offset });
+        }
+      }
+    });
+    consumer.on(consumer.events.FETCH, () => {
+      this.#lastFetch = Date.now();
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (current()) this.#parts.fail(payload.error);
+    });
+    consumer.on(consumer.events.DISCONNECT, () => {
+      if (current()) this.#parts.fail(new BackboneUnavailableError("The Kafka consumer disconnected"));
+    });
+    // Closed while starting: a step that completes afterwards would leave it connected.
+    const abandoned = async () => {
+      if (current()) return false;
+      await consumer.disconnect().catch(() => {});
+      return true;
+    };
+    await consumer.connect();
+    if (await abandoned()) return;
+    await consumer.subscribe({ topics });
+    if (await abandoned()) return;
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: (payload) => this.#batch(consumer, payload),
+    });
+    if (await abandoned()) return;
+    this.#lastFetch = Date.now();
+    const missing = topics.filter((topic) => !(assigned[topic]?.length > 0));
+    if (missing.length > 0) {
+      throw new BackboneUnavailableError(`Kafka assigned no partition of ${missing.join(", ")} to the consumer`);
+    }
+    this.#reading = new Set(topics);
+    // Unsubscribed and subscribed again while it joined: its position is gone, so replace it again.
+    for (const topic of topics) if (!positions.has(topic)) this.#dropped.add(topic);
+  }
+
+  /** Whether the consumer reads `topic` and its events are delivered. */
+  #delivers(topic: string): boolean {
+    return this.#reading.has(topic) && !this.#dropped.has(topic);
+  }
+
+  async #batch(consumer: Consumer, { batch }: EachBatchPayload): Promise<void> {
+    const { topic, partition, messages } = batch;
+    if (this.#consumer !== consumer || !this.#wanted.has(topic) || this.#dropped.has(topic)) return;
+    if (messages.length === 0) return;
+    const frames: EventFrame[] = messages.map((message) => ({
+      type: "event",
+      channel: topic,
+      message: message.value ? message.value.toString("utf8") : "",
+    }));
+    const next = String(BigInt(messages[messages.length - 1].offset) + 1n);
+    this.#delivering++;
+    try {
+      if (await this.#parts.deliver(frames)) this.#parts.positions.get(topic)?.set(partition, next);
+    } finally {
+      this.#delivering--;
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    this.#consumer = undefined; // its events are no longer ours
+    await consumer.disconnect();
+  }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const item of a) if (!b.has(item)) return false;
+  return true;
+}

@@ -1,0 +1,48 @@
+/**
+ * What one Broadcast's Kafka links hand on to the next (through
+ * `BackendOptions.instance`): the consumer positions, and the consumer groups
+ * of lost links that could not be deleted yet (their dead member had not
+ * timed out). Private to `backends/kafka.ts`.
+ *
+ * @module
+ */
+import type { Admin } from "kafkajs";
+import type { Positions } from "./_kafka_consumer.ts";
+
+/** The state one Broadcast's links share, one link at a time. */
+export interface InstanceState {
+  positions: Positions;
+  /** Groups to delete once their member has gone. */
+  orphans: Set<string>;
+}
+
+const instances = new WeakMap<object, InstanceState>();
+
+/** The state of the Broadcast that `instance` stands for; a fresh one when there is none. */
+export function instanceState(instance: object | undefined): InstanceState {
+  let state = instance && instances.get(instance);
+  if (state === undefined) {
+    state = { positions: new Map(), orphans: new Set() };
+    if (instance) instances.set(instance, state);
+  }
+  return state;
+}
+
+/**
+ * Deletes the orphan groups, best effort: those deleted or already gone
+ * leave the list; those still holding a member, or every one when the broker
+ * cannot be reached, stay for a later link.
+ */
+export async function deleteOrphans(admin: Admin, orphans: Set<string>): Promise<void> {
+  const groups = [...orphans];
+  if (groups.length === 0) return;
+  try {
+    await admin.deleteGroups(groups);
+    for (const group of groups) orphans.delete(group);
+  } catch (error) {
+    const failed = (error as { groups?: { groupId: string; error?: { type?: string } }[] }).groups;
+    if (failed === undefined) return;
+    const kept = new Set(failed.filter((g) => g.error?.type !== "GROUP_ID_NOT_FOUND").map((g) => g.groupId));
+    for (const group of groups) if (!kept.has(group)) orphans.delete(group);
+  }
+}

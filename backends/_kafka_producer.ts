@@ -1,0 +1,121 @@
+/**
+ * The publishing half of a Kafka link: topics created on first use, one
+ * `sendBatch` per batch of frames, every record on partition 0 (so one
+ * instance's order holds on a topic of several partitions), the value the
+ * message as UTF-8. A message Kafka cannot carry is dropped and reported,
+ * never retried forever. Private to `backends/kafka.ts`.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import kafkajs from "kafkajs";
+import type { Admin, Kafka, Message, Producer } from "kafkajs";
+import { PayloadTooLargeError } from "../lib/errors.ts";
+import type { EventFrame } from "../lib/frame.ts";
+import type { KafkaSettings } from "./_kafka_config.ts";
+
+export class TopicProducer {
+  /** The kafkajs producer: its owner connects and disconnects it. */
+  readonly client: Producer;
+  readonly #admin: Admin;
+  readonly #settings: KafkaSettings;
+  readonly #topics = new Set<string>(); // known to exist
+  #sendingSince: number | undefined;
+
+  constructor(driver: Kafka, admin: Admin, settings: KafkaSettings) {
+    this.#admin = admin;
+    this.#settings = settings;
+    this.client = driver.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+    });
+  }
+
+  /** Why publishing looks stuck at `now` (a send waiting longer than a request timeout), or undefined. */
+  stalled(now: number): string | undefined {
+    const since = this.#sendingSince;
+    if (since !== undefined && now - since > this.#settings.requestTimeout) return `a publish has waited ${now - since} ms`;
+    return undefined;
+  }
+
+  /** Sends `batch`; rejects when Kafka could not be reached (the link is lost). */
+  async publish(batch: readonly EventFrame[]): Promise<void> {
+    const limit = this.#settings.maxMessageBytes;
+    const byTopic = new Map<string, EventFrame[]>();
+    for (const frame of batch) {
+      const { channel, message } = frame;
+      // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no measuring.
+      const size = message.length * 3 > limit ? Buffer.byteLength(message, "utf8") : 0;
+      if (size > limit) {
+        this.#dropped(frame, new PayloadTooLargeError(`A message on channel ${JSON.stringify(channel)}`, size, limit));
+        continue;
+      }
+      let frames = byTopic.get(channel);
+      if (frames === undefined) byTopic.set(channel, frames = []);
+      frames.push(frame);
+    }
+    if (byTopic.size === 0) return;
+    this.#sendingSince = Date.now();
+    try {
+      await this.ensureTopics([...byTopic.keys()]);
+      try {
+        await this.#send([...byTopic]);
+      } catch (error) {
+        if (!tooLarge(error)) throw error;
+        // The broker refused the batch: send one message at a time, dropping those it refuses.
+        for (const [topic, frames] of byTopic) {
+          for (const frame of frames) {
+            await this.#send([[topic, [frame]]]).catch((error) => {
+              if (!tooLarge(error)) throw error;
+              this.#dropped(frame, error);
+            });
+          }
+        }
+      }
+    } finally {
+      this.#sendingSince = undefined;
+    }
+  }
+
+  /** Creates the topics not known to exist yet, with the broker's defaults or the settings'. */
+  async ensureTopics(topics: string[]): Promise<void> {
+    const todo = topics.filter((topic) => !this.#topics.has(topic));
+    if (todo.length === 0) return;
+    const { numPartitions, replicationFactor, requestTimeout } = this.#settings;
+    // Resolves false when they exist already: either way they are there.
+    await this.#admin.createTopics({
+      topics: todo.map((topic) => ({ topic, numPartitions, replicationFactor })),
+      waitForLeaders: true,
+      timeout: requestTimeout,
+    });
+    for (const topic of todo) this.#topics.add(topic);
+  }
+
+  async #send(byTopic: [string, EventFrame[]][]): Promise<void> {
+    await this.client.sendBatch({
+      acks: -1,
+      topicMessages: byTopic.map(([topic, frames]) => ({
+        topic,
+        messages: frames.map(({ message }): Message => ({ value: message, partition: 0 })),
+      })),
+    });
+  }
+
+  #dropped(frame: EventFrame, error: unknown): void {
+    if (this.#settings.onDropped) return this.#settings.onDropped(frame, error);
+    console.warn(`streamcast: Kafka cannot carry a message on channel ${JSON.stringify(frame.channel)}; dropped:`, error);
+  }
+}
+
+/** Whether Kafka refused a message or a batch as too large. */
+function tooLarge(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const look = (e: unknown): boolean => {
+    if (e === null || typeof e !== "object" || seen.has(e)) return false;
+    seen.add(e);
+    const { type, cause, errors } = e as { type?: string; cause?: unknown; errors?: unknown[] };
+    return type === "MESSAGE_TOO_LARGE" || type === "RECORD_LIST_TOO_LARGE" || look(cause) ||
+      (Array.isArray(errors) && errors.some(look));
+  };
+  return look(error);
+}

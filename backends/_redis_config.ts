@@ -1,0 +1,116 @@
+/**
+ * The Redis backend's configuration: node-redis options from the URI and
+ * `BroadcastOptions.backendOptions`, and what a failed connection attempt means.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import type { ConnectionOptions } from "node:tls";
+import { ErrorReply } from "redis";
+import * as v from "valibot";
+import { AuthenticationError, BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
+import type { EventFrame } from "../lib/frame.ts";
+import { toConfigIssues } from "../lib/options.ts";
+
+/** What `BroadcastOptions.backendOptions` may hold for `redis://` and `rediss://`. */
+export interface RedisSettings {
+  /** `CLIENT SETNAME` prefix: the connections are `<prefix>:sub` and `<prefix>:pub`. @default {"streamcast"} */
+  clientName?: string;
+  /** Protocol version: 2 for servers older than Redis 6. @default {3} */
+  resp?: 2 | 3;
+  /** `tls.connect` options for `rediss://` (`ca`, `cert`, `key`, …), over the URI's `ca` file. @default {{}} */
+  tls?: ConnectionOptions;
+  /**
+   * Called with a broadcast Redis refused with an error reply (an ACL without
+   * that channel, say): it is dropped rather than retried forever.
+   * @default {a console.warn naming the channel}
+   */
+  onDropped?: (frame: EventFrame, error: unknown) => void;
+}
+
+const SettingsSchema = v.object({
+  clientName: v.optional(v.pipe(v.string(), v.regex(/^[!-~]+$/, "Expected a name without spaces")), "streamcast"),
+  resp: v.optional(v.picklist([2, 3]), 3),
+  tls: v.optional(v.record(v.string(), v.unknown()), {}),
+  onDropped: v.optional(v.custom<NonNullable<RedisSettings["onDropped"]>>((input) => typeof input === "function")),
+});
+
+/** node-redis client options (without the connection name) and our own settings. */
+export interface RedisConfig {
+  client: {
+    RESP: 2 | 3;
+    username?: string;
+    password?: string;
+    database?: number;
+    socket: Record<string, unknown>;
+    commandOptions: { timeout: number };
+    clientInfoTag: string;
+    maintNotifications: "disabled";
+  };
+  name: string;
+  onDropped: NonNullable<RedisSettings["onDropped"]>;
+}
+
+/** Reads the URI and settings; throws `ConfigError` naming everything that is wrong. */
+export async function redisConfig(uri: URL, settings: Readonly<Record<string, unknown>>): Promise<RedisConfig> {
+  const parsed = v.safeParse(SettingsSchema, settings);
+  const issues = parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`);
+  const db = decodeURIComponent(uri.pathname.slice(1));
+  if (db !== "" && !/^\d+$/.test(db)) issues.push(issue("URI database", "a database number", JSON.stringify(db)));
+  if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
+  const { clientName, resp, tls, onDropped } = parsed.output;
+  const host = uri.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost";
+  const socket: Record<string, unknown> = { host, port: Number(uri.port || 6379), reconnectStrategy: false };
+  if (uri.protocol === "rediss:") Object.assign(socket, { tls: true, servername: host, ...await caFromUri(uri), ...tls });
+  return {
+    client: {
+      RESP: resp,
+      ...(uri.username ? { username: decodeURIComponent(uri.username) } : {}),
+      ...(uri.password ? { password: decodeURIComponent(uri.password) } : {}),
+      ...(db ? { database: Number(db) } : {}),
+      socket,
+      // No per-command timer: it costs ~3.5x publish throughput; the core's liveness probe bounds every wait.
+      commandOptions: { timeout: 0 },
+      clientInfoTag: "streamcast",
+      maintNotifications: "disabled",
+    },
+    name: clientName,
+    onDropped: onDropped ?? ((frame, error) => {
+      console.warn(`streamcast: Redis refused a message on channel ${JSON.stringify(frame.channel)}; dropped:`, error);
+    }),
+  };
+}
+
+async function caFromUri(uri: URL): Promise<ConnectionOptions> {
+  const path = uri.searchParams.get("ca");
+  if (path === null) return {};
+  try {
+    return { ca: await readFile(path, "utf8") };
+  } catch (cause) {
+    throw new ConfigError([issue("URI ca", "a readable PEM file", `${JSON.stringify(path)} (${(cause as Error).message})`)], { cause });
+  }
+}
+
+function issue(path: string, expected: string, received: string) {
+  return { path, expected, received, message: `Invalid ${path}: Expected ${expected} but received ${received}` };
+}
+
+// Replies that retrying the same credentials can never change.
+const REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|without any password configured/i;
+
+/** What a failed connection attempt means: rejected credentials are fatal, the rest retried. */
+export function connectError(where: string, error: unknown): Error {
+  const message = (error as Error | undefined)?.message ?? String(error);
+  if (REFUSED.test(message)) {
+    return new AuthenticationError(`Redis at ${where} refused the credentials: ${message}`, { cause: error });
+  }
+  return new BackboneUnavailableError(`Could not connect to ${where}: ${message}`, { cause: error });
+}
+
+// Error replies that say "not now" rather than "never": the link is treated as lost and the broadcast retried.
+const TRANSIENT = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOAUTH|NOREPLICAS|OOM)\b/;
+
+/** Whether Redis refused a command for good (an error reply that retrying cannot change). */
+export function refusedForGood(error: unknown): boolean {
+  return error instanceof ErrorReply && !TRANSIENT.test(error.message);
+}

@@ -1,0 +1,227 @@
+/**
+ * The `postgres://` and `postgresql://` backbone: Postgres LISTEN/NOTIFY
+ * through postgres.js, with the URI in the usual libpq form (user, password,
+ * host, port, database, `sslmode`).
+ *
+ * A link is two sessions (`_postgres_session.ts`), each a postgres.js
+ * instance with one connection: one LISTENs, the other publishes, a run of a
+ * batch as one `pg_notify` statement (`_postgres_publish.ts`). Neither may
+ * reconnect by itself (`_postgres_socket.ts`): the loss of either errors the
+ * link, and the core reconnects and re-LISTENs. The liveness probe asks both
+ * sessions for an answer.
+ *
+ * Channel names longer than 63 bytes are mapped to a stable shorter name
+ * (`_postgres_channel.ts`); subscribers still see the name they subscribed
+ * to. Messages of 8000 bytes or more go through a table (`_postgres_large.ts`).
+ *
+ * Settings, from `BroadcastOptions.backendOptions`: see {@linkcode PostgresSettings}.
+ *
+ * @module
+ */
+import * as v from "valibot";
+import { BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
+import type { EventFrame } from "../lib/frame.ts";
+import type { Backend, Link } from "../lib/link.ts";
+import { toConfigIssues } from "../lib/options.ts";
+import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
+import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
+import { Inbound } from "./_postgres_inbound.ts";
+import { needsReference, PayloadStore } from "./_postgres_large.ts";
+import { notify, type Part, partition, storable } from "./_postgres_publish.ts";
+import { Session } from "./_postgres_session.ts";
+
+/** Settings of the Postgres backbone, given as `BroadcastOptions.backendOptions`. */
+export interface PostgresSettings {
+  /** `application_name` of streamcast's sessions, as `pg_stat_activity` shows them. @default {"streamcast"} */
+  applicationName?: string;
+  /** The table for messages of 8000 bytes or more; created on first use. @default {"streamcast_payloads"} */
+  largePayloadTable?: string;
+  /**
+   * How long a stored large message is kept, in milliseconds. A row is written
+   * when the message is actually sent (after any replay), so this only has to
+   * outlast how far a listener may lag behind the NOTIFY queue. @default {3600000}
+   */
+  largePayloadRetention?: number;
+  /**
+   * Told of a message the server refused for good (a character the database
+   * encoding cannot hold, no privilege to create the large-message table); it
+   * is dropped rather than retried forever. @default {a console.warn naming the channel}
+   */
+  onDropped?: (frame: EventFrame, error: unknown) => void;
+}
+
+const SettingsSchema = v.object({
+  applicationName: v.optional(v.pipe(v.string(), v.maxLength(63)), "streamcast"),
+  largePayloadTable: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(50)), "streamcast_payloads"),
+  largePayloadRetention: v.optional(v.pipe(v.number(), v.finite(), v.minValue(1_000)), 3_600_000),
+  onDropped: v.optional(v.custom<(frame: EventFrame, error: unknown) => void>((input) => typeof input === "function")),
+});
+
+type Settings = Required<Omit<PostgresSettings, "onDropped">> & Pick<PostgresSettings, "onDropped">;
+
+/** Opens a link to the Postgres server named by `uri`. */
+export const postgresBackend: Backend = async (uri, { signal, settings }) => {
+  const parsed = v.safeParse(SettingsSchema, settings);
+  if (!parsed.success) throw new ConfigError(toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
+  const link = new PostgresLink(uri, parsed.output);
+  await link.open(signal);
+  return link;
+};
+
+export default postgresBackend;
+
+class PostgresLink implements Link {
+  readonly readable: ReadableStream<EventFrame[]>;
+  readonly writable: WritableStream<EventFrame[]>;
+  readonly #uri: URL;
+  readonly #settings: Settings;
+  readonly #stop = new AbortController();
+  readonly #listener: Session;
+  readonly #publisher: Session;
+  readonly #payloads: PayloadStore;
+  readonly #inbound: Inbound;
+  /** NOTIFY channel → the streamcast channels subscribed through it. */
+  readonly #channels = new Map<string, Set<string>>();
+  #failure: Error | undefined;
+
+  constructor(uri: URL, settings: Settings) {
+    this.#uri = uri;
+    this.#settings = settings;
+    const session = { applicationName: settings.applicationName, stop: this.#stop.signal };
+    const onclose = () => void this.#lost(new Error("The server closed the connection"));
+    const onnotify = (name: string, payload: string) => {
+      const channels = this.#channels.get(name);
+      if (channels !== undefined) this.#inbound.push(channels, payload);
+    };
+    this.#listener = new Session(uri, { ...session, onclose, onnotify });
+    this.#publisher = new Session(uri, { ...session, onclose });
+    this.#payloads = new PayloadStore(this.#publisher.sql, settings.largePayloadTable, settings.largePayloadRetention);
+    this.#inbound = new Inbound({
+      fetch: (ids) => this.#publisher.run(this.#payloads.fetch(ids)),
+      fail: (error) => void this.#lost(error),
+      cancel: () => this.close(),
+    });
+    this.readable = this.#inbound.readable;
+    this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
+  }
+
+  /** Connects both sessions; `signal` abandons the attempt. */
+  async open(signal: AbortSignal): Promise<void> {
+    const abandon = () => void this.#end(signal.reason);
+    signal.addEventListener("abort", abandon, { once: true });
+    try {
+      if (signal.aborted) throw signal.reason;
+      await Promise.all([this.#listener.sql`select 1`, this.#publisher.sql`select 1`]);
+    } catch (error) {
+      void this.#end();
+      throw signal.aborted ? signal.reason : connectError(this.#uri, error);
+    } finally {
+      signal.removeEventListener("abort", abandon);
+    }
+    this.#check();
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.#check();
+    const name = channelName(channel);
+    let channels = this.#channels.get(name);
+    if (channels === undefined) this.#channels.set(name, channels = new Set());
+    channels.add(channel);
+    try {
+      await this.#listener.run(this.#listener.sql.unsafe(`listen ${quoteIdentifier(name)}`));
+    } catch (error) {
+      throw this.#lost(error);
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.#check();
+    const name = channelName(channel);
+    const channels = this.#channels.get(name);
+    if (!channels?.delete(channel) || channels.size > 0) return;
+    this.#channels.delete(name);
+    try {
+      await this.#listener.run(this.#listener.sql.unsafe(`unlisten ${quoteIdentifier(name)}`));
+    } catch (error) {
+      throw this.#lost(error);
+    }
+  }
+
+  /** Both sessions answer: an idle one a `select 1`, a busy one by completing a query. */
+  async ping(): Promise<void> {
+    this.#check();
+    try {
+      await Promise.all([this.#listener.answers(), this.#publisher.answers()]);
+    } catch (error) {
+      throw this.#lost(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#failure === undefined) {
+      this.#failure = new BackboneUnavailableError("The Postgres link was closed");
+      this.#inbound.end();
+    }
+    await this.#end();
+  }
+
+  async #publish(input: EventFrame[]): Promise<void> {
+    this.#check();
+    const batch = input.every((frame) => storable(frame.message)) ? input : input.filter((frame) => {
+      if (storable(frame.message)) return true;
+      this.#dropped(frame, new TypeError("Postgres text cannot hold U+0000; the message was not sent"));
+    });
+    const large = batch.map((frame) => needsReference(frame.message));
+    // Nothing is sent before the table exists, so that the order is kept.
+    const refused = large.includes(true)
+      ? await this.#publisher.run(this.#payloads.ready()).then(() => undefined, (error: unknown) => error)
+      : undefined;
+    if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
+    this.#check();
+    await this.#sendAll(partition(batch, large), refused);
+  }
+
+  async #sendAll(parts: Part[], refused?: unknown): Promise<void> {
+    const results = await Promise.allSettled(parts.map((part) => this.#send(part, refused)));
+    const again: Part[] = [];
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") return;
+      if (!isPermanent(result.reason)) throw this.#lost(result.reason);
+      if (parts[i].frames.length === 1) return this.#dropped(parts[i].frames[0], result.reason);
+      // One message the server refuses fails its whole part: find it by sending them one by one.
+      for (const frame of parts[i].frames) again.push({ frames: [frame], large: false });
+    });
+    if (again.length > 0) await this.#sendAll(again);
+  }
+
+  #send(part: Part, refused: unknown): Promise<unknown> {
+    if (!part.large) return this.#publisher.run(notify(this.#publisher.sql, part.frames));
+    if (refused !== undefined) return Promise.reject(refused);
+    const [{ channel, message }] = part.frames;
+    return this.#publisher.run(this.#payloads.store(channelName(channel), channel, message));
+  }
+
+  #dropped(frame: EventFrame, error: unknown): void {
+    if (this.#settings.onDropped) return this.#settings.onDropped(frame, error);
+    console.warn(`streamcast: Postgres refused a message on channel ${JSON.stringify(frame.channel)}; dropped:`, error);
+  }
+
+  #check(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** The link is lost: ends the readable with the error and both sessions; returns the error to throw. */
+  #lost(cause: unknown): Error {
+    if (this.#failure !== undefined) return this.#failure;
+    const failure = this.#failure = lostError(this.#uri, cause);
+    this.#inbound.end(failure);
+    void this.#end();
+    return failure;
+  }
+
+  /** Ends both sessions; never hangs on a dead server. */
+  #end(reason?: unknown): Promise<void> {
+    this.#stop.abort(reason);
+    return Promise.all([this.#listener.end(), this.#publisher.end()]).then(() => {});
+  }
+}

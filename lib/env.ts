@@ -1,0 +1,137 @@
+import * as v from "valibot";
+import { ConfigError } from "./errors.ts";
+import { maskUri } from "./mask_uri.ts";
+import { type BroadcastOptions, parseOptions, toConfigIssues } from "./options.ts";
+
+/** Options for reading configuration from the environment. */
+export interface EnvOptions {
+  /** The prefix of every variable but `UVICORN_NUM_WORKERS`. @default {"OPAL_"} */
+  prefix?: string;
+}
+
+/** What the environment configures: the backbone URI, the options, the worker count. */
+export interface EnvConfig {
+  uri: string;
+  options: BroadcastOptions;
+  workers: number;
+}
+
+const bool = v.pipe(
+  v.string(),
+  v.trim(),
+  v.toLowerCase(),
+  v.picklist(["true", "false", "1", "0", "yes", "no", "on", "off"]),
+  v.transform((text) => ["true", "1", "yes", "on"].includes(text)),
+);
+const integer = (min: number) =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.regex(/^\d+$/, (issue) => `Expected an integer >= ${min} but received ${issue.received}`),
+    v.transform(Number),
+    v.minValue(min, (issue) => `Expected an integer >= ${min} but received ${issue.received}`),
+  );
+const seconds = v.pipe(
+  v.string(),
+  v.trim(),
+  v.regex(/^\d+(\.\d+)?$|^\.\d+$/, (issue) => `Expected a number of seconds >= 0 but received ${issue.received}`),
+  v.transform((text) => Math.round(Number(text) * 1000)),
+);
+
+// The seed's table: variable (after the prefix) → schema.
+const VARIABLES = {
+  BROADCAST_URI: v.pipe(v.string(), v.trim()),
+  BROADCAST_RECONNECT_ENABLED: bool,
+  BROADCAST_RECONNECT_MAX_RETRIES: integer(0),
+  BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: seconds,
+  BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS: seconds,
+  BROADCAST_REPLAY_BUFFER_SIZE: integer(0),
+  BROADCAST_RESYNC_ON_RECONNECT: bool,
+  BROADCAST_RESYNC_SETTLE_SECONDS: seconds,
+} as const;
+
+type Parsed = { [K in keyof typeof VARIABLES]?: v.InferOutput<(typeof VARIABLES)[K]> };
+
+/**
+ * Reads the seed's variables (`OPAL_BROADCAST_URI`, `OPAL_BROADCAST_RECONNECT_*`,
+ * `OPAL_BROADCAST_REPLAY_BUFFER_SIZE`, `OPAL_BROADCAST_RESYNC_*` and
+ * `UVICORN_NUM_WORKERS`), validates every one, and returns the URI and options.
+ * Unset or empty variables take their defaults; an unset URI means `memory://`,
+ * which is refused for more than one worker.
+ *
+ * @example Seconds in the environment become milliseconds in the options
+ * ```ts
+ * import { configFromEnv } from "./env.ts";
+ * const { options } = configFromEnv({ OPAL_BROADCAST_RESYNC_SETTLE_SECONDS: "0.5" });
+ * if (options.resyncSettle !== 500) throw new Error();
+ * ```
+ */
+export function configFromEnv(env: Record<string, string | undefined>, { prefix = "OPAL_" }: EnvOptions = {}): EnvConfig {
+  const parsed: Parsed = {};
+  const issues = [];
+  for (const [key, schema] of Object.entries(VARIABLES)) {
+    const raw = env[prefix + key];
+    if (raw === undefined || raw.trim() === "") continue; // set but empty, as container files often leave them
+    const result = v.safeParse(schema as v.GenericSchema<string, unknown>, raw);
+    if (result.success) (parsed as Record<string, unknown>)[key] = result.output;
+    else issues.push(...toConfigIssues(result.issues, () => prefix + key).map((issue) => maskIssue(issue, key)));
+  }
+  let workers = 1;
+  const rawWorkers = env.UVICORN_NUM_WORKERS;
+  if (rawWorkers !== undefined && rawWorkers.trim() !== "") {
+    const result = v.safeParse(integer(1), rawWorkers);
+    if (result.success) workers = result.output;
+    else issues.push(...toConfigIssues(result.issues, () => "UVICORN_NUM_WORKERS"));
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  if (parsed.BROADCAST_URI === undefined && workers > 1) {
+    const path = `${prefix}BROADCAST_URI`;
+    const message = `Invalid ${path}: Expected a backbone URI when UVICORN_NUM_WORKERS is ${workers} ` +
+      `(several workers must share a broadcast backbone) but received nothing`;
+    throw new ConfigError([{ path, expected: "a backbone URI", received: "undefined", message }]);
+  }
+  const reconnect = {
+    enabled: parsed.BROADCAST_RECONNECT_ENABLED,
+    maxRetries: parsed.BROADCAST_RECONNECT_MAX_RETRIES,
+    minDelay: parsed.BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS,
+    maxDelay: parsed.BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS,
+  };
+  const options: BroadcastOptions = {
+    reconnect: dropUndefined(reconnect),
+    ...dropUndefined({
+      replayBufferSize: parsed.BROADCAST_REPLAY_BUFFER_SIZE,
+      resyncOnReconnect: parsed.BROADCAST_RESYNC_ON_RECONNECT,
+      resyncSettle: parsed.BROADCAST_RESYNC_SETTLE_SECONDS,
+    }),
+  };
+  try {
+    parseOptions(options);
+  } catch (error) {
+    throw renameIssues(error, prefix);
+  }
+  return { uri: parsed.BROADCAST_URI ?? "memory://", options, workers };
+}
+
+function dropUndefined<T extends Record<string, unknown>>(record: T): Partial<T> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+function maskIssue<T extends { received: string; message: string }>(issue: T, key: string): T {
+  if (key !== "BROADCAST_URI") return issue;
+  return { ...issue, received: maskUri(issue.received), message: maskUri(issue.message) };
+}
+
+// Cross-variable checks run on the options; report them under the variables' names.
+function renameIssues(error: unknown, prefix: string): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  const names: Record<string, string> = {
+    "option reconnect.maxDelay": `${prefix}BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS`,
+  };
+  return new ConfigError(error.issues.map((issue) => {
+    const name = names[issue.path] ?? issue.path;
+    const message = issue.message.replace(issue.path, name)
+      .replace("a value >= reconnect.minDelay", `a value >= ${prefix}BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS`)
+      .replace(/received (\d+)$/, (_, ms) => `received ${Number(ms) / 1000}`);
+    return { ...issue, path: name, message };
+  }));
+}

@@ -1,0 +1,119 @@
+/**
+ * Every error streamcast throws is one of these classes: each sets `name`, a
+ * literal `code` to switch on, its domain fields, and the original error in
+ * `cause` where there is one. No message ever prints a password.
+ *
+ * @module
+ */
+
+/** One problem found while validating configuration. */
+export interface ConfigIssue {
+  /** The option path (`reconnect.maxDelay`) or variable name (`OPAL_BROADCAST_URI`). */
+  readonly path: string;
+  /** What was expected, e.g. `integer >= 0`. */
+  readonly expected: string;
+  /** What was received, as printed (a URI with its password masked). */
+  readonly received: string;
+  /** The whole sentence, `Invalid X: Expected Y but received Z`. */
+  readonly message: string;
+}
+
+/** Options or environment variables that do not validate. Never retried. */
+export class ConfigError extends Error {
+  override name = "ConfigError" as const;
+  readonly code = "CONFIG_INVALID" as const;
+  /** Every issue found, not only the first. */
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
+    super(issues.map((issue) => issue.message).join("; "), options);
+    this.issues = issues;
+  }
+}
+
+/** A URI whose scheme has no backend, or whose backend cannot be loaded. */
+export class UnsupportedBackendError extends Error {
+  override name = "UnsupportedBackendError" as const;
+  readonly code = "BACKEND_UNSUPPORTED" as const;
+  /** The scheme as written, with its colon: `amqp:`. */
+  readonly scheme: string;
+  constructor(scheme: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.scheme = scheme;
+  }
+}
+
+/**
+ * The backbone cannot be reached or was lost: a failed connection attempt, a
+ * publish that could not be buffered (replay buffer disabled), or a drop with
+ * reconnect disabled.
+ */
+export class BackboneUnavailableError extends Error {
+  override name = "BackboneUnavailableError" as const;
+  readonly code = "BACKBONE_UNAVAILABLE" as const;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The backbone rejected our credentials: retrying cannot fix it. */
+export class AuthenticationError extends Error {
+  override name = "AuthenticationError" as const;
+  readonly code = "AUTHENTICATION_FAILED" as const;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** `maxRetries` consecutive attempts failed; `cause` is the last failure. */
+export class GiveUpError extends Error {
+  override name = "GiveUpError" as const;
+  readonly code = "GAVE_UP" as const;
+  /** How many consecutive attempts failed. */
+  readonly attempts: number;
+  constructor(attempts: number, options?: ErrorOptions) {
+    super(`Gave up on the backbone after ${attempts} failed attempts`, options);
+    this.attempts = attempts;
+  }
+}
+
+/** A message or channel name larger than the backbone can carry. */
+export class PayloadTooLargeError extends Error {
+  override name = "PayloadTooLargeError" as const;
+  readonly code = "PAYLOAD_TOO_LARGE" as const;
+  /** The size that was refused, in bytes. */
+  readonly size: number;
+  /** The largest size the backbone accepts, in bytes. */
+  readonly limit: number;
+  constructor(what: string, size: number, limit: number, options?: ErrorOptions) {
+    super(`${what} is ${size} bytes, over the limit of ${limit} bytes`, options);
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** The Broadcast was disconnected (or never connected) when it was used. */
+export class ClosedError extends Error {
+  override name = "ClosedError" as const;
+  readonly code = "BROADCAST_CLOSED" as const;
+  constructor(message = "The broadcast is closed", options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** Whether retrying the same connection attempt could ever succeed. */
+export function isFatal(error: unknown): boolean {
+  return error instanceof ConfigError ||
+    error instanceof UnsupportedBackendError ||
+    error instanceof AuthenticationError;
+}
+
+/** A channel name the backbone cannot use; `rule` says what it accepts. */
+export class ChannelError extends Error {
+  override name = "ChannelError" as const;
+  readonly code = "CHANNEL_INVALID" as const;
+  readonly channel: string;
+  constructor(channel: string, rule: string, options?: ErrorOptions) {
+    super(`Invalid channel: Expected ${rule} but received ${JSON.stringify(channel)}`, options);
+    this.channel = channel;
+  }
+}

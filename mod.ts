@@ -1,0 +1,34 @@
+/**
+ * streamcast: a broadcast backbone for horizontally scaled servers, as web
+ * streams. Instances (workers, containers) publish strings on named channels
+ * and read subscriptions as `ReadableStream<Frame>`, over Redis pub/sub,
+ * Postgres LISTEN/NOTIFY, Kafka, or `memory://` within one process.
+ *
+ * Through a backbone outage it reconnects with bounded exponential backoff,
+ * buffers outbound broadcasts and replays them after, and hands every
+ * subscriber a resync frame so it re-fetches full state.
+ *
+ * @example Publish and receive on the in-process backbone
+ * ```ts
+ * import { Broadcast } from "./mod.ts";
+ * await using broadcast = await Broadcast.connect("memory://");
+ * const updates = broadcast.subscribe("policy").getReader();
+ * await broadcast.publish("policy", JSON.stringify({ id: 1 }));
+ * const { value } = await updates.read();
+ * if (value?.type !== "event" || value.message !== '{"id":1}') throw new Error();
+ * ```
+ *
+ * @module
+ */
+export { Broadcast } from "./lib/broadcast.ts";
+export type { BroadcastStats, DisconnectReport } from "./lib/broadcast.ts";
+export type { EventFrame, Frame, ResyncFrame } from "./lib/frame.ts";
+export type { BroadcastOptions } from "./lib/options.ts";
+export type { EnvConfig, EnvOptions } from "./lib/env.ts";
+export { configFromEnv } from "./lib/env.ts";
+export type { State } from "./lib/supervisor.ts";
+export type { SubscribeOptions } from "./lib/fan_out.ts";
+export type { Backend, BackendOptions, Link } from "./lib/link.ts";
+export type { Clock } from "./lib/clock.ts";
+export { maskUri } from "./lib/mask_uri.ts";
+export * from "./lib/errors.ts";
