@@ -17,7 +17,9 @@ describe("Broadcast", () => {
 
   it("publisher() is a WritableStream that publishes each string in order", async () => {
     await using broadcast = await Broadcast.connect(fresh());
-    const reader = broadcast.subscribe("lines").getReader();
+    // Publishing never waits for subscribers, so this one holds everything:
+    // how fast it reads is up to the runtime's scheduling.
+    const reader = broadcast.subscribe("lines", { highWaterMark: 2_500 }).getReader();
     const received = readEvents(reader, 2_500);
     let next = 0;
     const source = new ReadableStream<string>({
