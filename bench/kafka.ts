@@ -23,6 +23,7 @@ import type { Consumer } from "kafkajs";
 import { Broadcast } from "../mod.ts";
 import { fixKafkajsIdleLoop } from "../backends/_kafkajs_idle_loop.ts";
 import { sharedBroker } from "../tests/_kafka.ts";
+import { latency, median, percentile } from "./_measure.ts";
 
 const CHUNK = 1_000;
 const SIZE = 100;
@@ -131,40 +132,6 @@ async function throughput(side: Side, n: number): Promise<number> {
   return n / ((performance.now() - start) / 1000);
 }
 
-/** Publish → receive latencies in ms at `rate` messages/s for `seconds`. */
-async function latency(side: Side, rate: number, seconds: number): Promise<number[]> {
-  const ch = channel();
-  const total = Math.round(rate * seconds);
-  const samples: number[] = [];
-  let done!: () => void;
-  const all = new Promise<void>((resolve) => done = resolve);
-  await side.subscribe(ch, (message) => {
-    samples.push(performance.now() - Number(message.slice(0, message.indexOf(" "))));
-    if (samples.length === total) done();
-  });
-  const start = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
-    for (; sent < due; sent++) {
-      const stamp = `${performance.now()} `;
-      side.publish(ch, stamp + PAYLOAD.slice(stamp.length)).catch(() => {});
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  await all;
-  return samples;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 interface Run {
   msgsPerSecond: number;
   p50Ms: number;
@@ -191,7 +158,7 @@ async function main(): Promise<void> {
       log(`${run === 0 ? "warm-up" : `run ${run}/${args.runs}`}: ${name} …`);
       const side = await open[name]();
       const msgsPerSecond = await throughput(side, args.messages);
-      const sorted = (await latency(side, args.rate, args.seconds)).sort((a, b) => a - b);
+      const sorted = (await latency(side, channel(), PAYLOAD, args.rate, args.seconds)).sort((a, b) => a - b);
       dropped += side.dropped();
       await side.close();
       if (run > 0) runs[name].push({ msgsPerSecond, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) });

@@ -17,6 +17,7 @@
  */
 import postgres from "postgres";
 import { Broadcast, type Frame } from "../mod.ts";
+import { median } from "./_measure.ts";
 
 interface Args {
   uri: string;
@@ -128,11 +129,6 @@ async function latency(side: Side, rate: number): Promise<{ p50: number; p99: nu
   await all;
   took.sort((a, b) => a - b);
   return { p50: took[Math.floor(n * 0.5)], p99: took[Math.floor(n * 0.99)] };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function main(): Promise<void> {

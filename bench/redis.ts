@@ -17,6 +17,7 @@
 import process from "node:process";
 import { createClient } from "redis";
 import { Broadcast } from "../mod.ts";
+import { latency, median, percentile } from "./_measure.ts";
 
 const CHUNK = 1_000;
 const SIZE = 100;
@@ -110,41 +111,6 @@ async function throughput(side: Side, n: number): Promise<{ msgsPerSecond: numbe
   return { msgsPerSecond: n / (elapsed / 1000), cpuUs: (used.user + used.system) / n };
 }
 
-/** Publish → receive latencies in ms at `rate` messages/s for `seconds`. */
-async function latency(side: Side, rate: number, seconds: number): Promise<number[]> {
-  const ch = channel();
-  const total = Math.round(rate * seconds);
-  const samples: number[] = [];
-  let done!: () => void;
-  const all = new Promise<void>((resolve) => done = resolve);
-  await side.subscribe(ch, (message) => {
-    samples.push(performance.now() - Number(message.slice(0, message.indexOf(" "))));
-    if (samples.length === total) done();
-  });
-  const start = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    // Catch up with the schedule, then yield a millisecond.
-    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
-    for (; sent < due; sent++) {
-      const stamp = `${performance.now()} `;
-      side.publish(ch, stamp + PAYLOAD.slice(stamp.length)).catch(() => {});
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  await all;
-  return samples;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 interface Run {
   msgsPerSecond: number;
   cpuUs: number;
@@ -171,7 +137,7 @@ async function main(): Promise<void> {
       log(`${run === 0 ? "warm-up" : `run ${run}/${args.runs}`}: ${name} …`);
       const side = await sides[name]();
       const { msgsPerSecond, cpuUs } = await throughput(side, args.messages);
-      const sorted = (await latency(side, args.rate, args.seconds)).sort((a, b) => a - b);
+      const sorted = (await latency(side, channel(), PAYLOAD, args.rate, args.seconds)).sort((a, b) => a - b);
       dropped[name] += side.dropped();
       await side.close();
       if (run > 0) runs[name].push({ msgsPerSecond, cpuUs, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) });

@@ -6,11 +6,11 @@
  */
 import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import kafkajs from "kafkajs";
 import type { Admin } from "kafkajs";
+import { freePort } from "./_net.ts";
 
 const SCRIPT = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url));
 const CACHE = fileURLToPath(new URL("../.cache/kafka/", import.meta.url));
@@ -49,15 +49,6 @@ async function warmUp(broker: string): Promise<void> {
   } finally {
     await admin.disconnect();
   }
-}
-
-/** A port nobody listens on now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**

@@ -8,12 +8,12 @@
 import { Buffer } from "node:buffer";
 import { execFile, spawn } from "node:child_process";
 import { chmod, chown, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
 import postgres from "postgres";
+import { freePort } from "./_net.ts";
 
 /** The machine's server: trust authentication on 127.0.0.1. */
 export const SERVER = { host: "127.0.0.1", port: 5432, user: "postgres", database: "test" };
@@ -87,15 +87,6 @@ export function sized(bytes: number, seed = ""): string {
   text += "z".repeat(bytes - used);
   if (Buffer.byteLength(text) !== bytes) throw new Error(`sized(${bytes}) made ${Buffer.byteLength(text)} bytes`);
   return text;
-}
-
-/** A port no one listens on now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The folder of the newest installed PostgreSQL's binaries. */

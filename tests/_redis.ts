@@ -11,17 +11,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { createClient } from "redis";
 import { sleep } from "./_support.ts";
+import { freePort } from "./_net.ts";
 
 const run = promisify(execFile);
-
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A redis-server of the test's own, on a fixed port across restarts. */
 export class RedisServer {
