@@ -1,0 +1,104 @@
+/**
+ * The HTTP routes of a serve worker: `GET /subscribe` (SSE), `POST
+ * /publish/<channel>`, `GET /healthz`, and `GET /` (the demo page). Private to
+ * the serve command.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type Broadcast, ChannelError, PayloadTooLargeError } from "../mod.ts";
+import type { ServeConfig } from "./_serve_config.ts";
+import { PAGE, PAGE_CSP } from "./_serve_page.ts";
+import { openStream, reply, type SseClient } from "./_serve_sse.ts";
+
+/** What the routes need from their worker. */
+export interface WorkerContext {
+  broadcast: Broadcast;
+  clients: Set<SseClient>;
+  config: ServeConfig;
+  stopping(): boolean;
+}
+
+/** A request body that cannot be published; `status` is 400 or 413. */
+export class BodyError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** Routes one request. */
+export function routeHttp(req: IncomingMessage, res: ServerResponse, context: WorkerContext): void {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const method = req.method ?? "GET";
+  if (url.pathname === "/subscribe") {
+    if (method !== "GET") return reply(res, 405, "Use GET /subscribe?channel=…", { allow: "GET" });
+    return openStream(req, res, url, { ...context.config, broadcast: context.broadcast }, context.clients);
+  }
+  if (url.pathname.startsWith("/publish/")) {
+    if (method !== "POST") return reply(res, 405, "Use POST /publish/<channel> with the message as the body", { allow: "POST" });
+    return void publish(req, res, url, context);
+  }
+  if (url.pathname === "/healthz") return health(res, context);
+  if (url.pathname === "/" && (method === "GET" || method === "HEAD")) {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP });
+    return void res.end(method === "HEAD" ? undefined : PAGE);
+  }
+  reply(res, 404, `Not found: ${method} ${url.pathname}`);
+}
+
+// 200 while the worker can still serve (connecting, up, or reconnecting after a
+// drop: a transient outage must not make an orchestrator restart it), 503 once
+// the backbone is given up or the worker is stopping.
+function health(res: ServerResponse, { broadcast, clients, stopping }: WorkerContext): void {
+  const state = stopping() ? "closed" : broadcast.state;
+  const ok = state !== "failed" && state !== "closed";
+  const body = JSON.stringify({ state, worker: process.pid, clients: clients.size, backbone: broadcast.uri, stats: broadcast.stats });
+  res.writeHead(ok ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(body);
+}
+
+async function publish(req: IncomingMessage, res: ServerResponse, url: URL, context: WorkerContext): Promise<void> {
+  let channel: string;
+  try {
+    channel = decodeURIComponent(url.pathname.slice("/publish/".length));
+  } catch {
+    return reply(res, 400, `Invalid channel: Expected a percent-encoded channel name but received ${JSON.stringify(url.pathname)}`);
+  }
+  if (channel === "") return reply(res, 400, "Invalid channel: Expected a channel name after /publish/ but received nothing");
+  let message: string;
+  try {
+    message = await readBody(req, context.config.maxBody);
+  } catch (error) {
+    if (!(error instanceof BodyError)) return reply(res, 400, "Invalid body: the request was aborted");
+    // The rest of the body is not read: close the connection rather than drain it.
+    return reply(res, error.status, error.message, { connection: "close" });
+  }
+  const { broadcast } = context;
+  try {
+    await broadcast.publish(channel, message);
+  } catch (error) {
+    const status = error instanceof ChannelError ? 400 : error instanceof PayloadTooLargeError ? 413 : 503;
+    return reply(res, status, (error as Error).message);
+  }
+  // 202: accepted while the backbone is down; it is replayed once it is back.
+  const state = broadcast.state;
+  const body = JSON.stringify({ channel, state, worker: process.pid });
+  res.writeHead(state === "up" ? 200 : 202, { "content-type": "application/json" }).end(body);
+}
+
+/** Reads a UTF-8 body of at most `limit` bytes; throws `BodyError` (413 or 400). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const tooLarge = (size: string) => new BodyError(413, `Invalid body: Expected at most ${limit} bytes but received ${size}`);
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  if (declared > limit) throw tooLarge(`${declared}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge("more");
+    chunks.push(chunk);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new BodyError(400, "Invalid body: Expected UTF-8 text but received bytes that are not UTF-8");
+  }
+}
