@@ -4,6 +4,7 @@
  * install: a CI machine without a browser must not pass by skipping.
  */
 import { existsSync } from "node:fs";
+import type * as Playwright from "playwright-core";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARGS = [
@@ -17,21 +18,6 @@ const ARGS = [
   "--disable-sync",
 ];
 
-// The little of playwright-core's API used here, so the file type-checks before it is installed.
-interface Page {
-  goto(url: string): Promise<unknown>;
-  waitForSelector(selector: string, options: { timeout: number }): Promise<unknown>;
-  waitForFunction(fn: string, arg: unknown, options: { timeout: number }): Promise<unknown>;
-  $$eval<T>(selector: string, fn: (elements: Element[]) => T): Promise<T>;
-}
-interface Browser {
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: { launch(options: { executablePath: string; args: string[] }): Promise<Browser> };
-}
-
 /** The serve page open in Chromium. */
 export interface ServePage {
   /** Resolves once the page's EventSource got the server's "ready" event. */
@@ -44,10 +30,9 @@ export interface ServePage {
 /** Opens `url` in a headless Chromium; throws naming what is missing when it cannot. */
 export async function openPage(url: string): Promise<ServePage> {
   if (!existsSync(CHROMIUM)) throw new Error(`The browser test needs Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
-  let playwright: Playwright;
-  const name = "playwright-core"; // a variable: tsc must not require it to type-check
+  let playwright: typeof Playwright;
   try {
-    playwright = await import(name) as Playwright;
+    playwright = await import("playwright-core");
   } catch (cause) {
     throw new Error("The browser test needs playwright-core: npm install -D playwright-core", { cause });
   }
@@ -60,8 +45,10 @@ export async function openPage(url: string): Promise<ServePage> {
         await page.waitForSelector('body[data-state^="ready"]', { timeout: 15_000 });
       },
       async waitForMessages(count) {
-        await page.waitForFunction(`document.querySelectorAll("li.message").length >= ${count}`, undefined, { timeout: 15_000 });
-        return await page.$$eval("li.message", (items) => items.map((item) => item.textContent ?? ""));
+        // Locators, not a predicate string: the page's Content-Security-Policy forbids eval.
+        const messages = page.locator("li.message");
+        await messages.nth(count - 1).waitFor({ timeout: 15_000 });
+        return await messages.allTextContents();
       },
       close: () => browser.close(),
     };

@@ -1,7 +1,8 @@
 /**
  * The published package, as a user gets it: `npm pack` (which builds dist/),
  * install the tarball into an empty project, and import it from plain Node —
- * no tsx, no TypeScript — through the package's "exports".
+ * no tsx, no TypeScript — through the package's "exports", and run its
+ * `streamcast` command through npx.
  *
  * Node only: it shells out to npm, so deno.json lists it under "test.exclude"
  * and `deno test tests/` skips it (the skip below covers a direct
@@ -130,6 +131,13 @@ describe("the npm package", { skip: "Deno" in globalThis && "Node only: it runs 
     assert.equal(result.linksAfterDisconnect, 0, "disconnect() closes the link to the hub");
     assert.equal(result.redis?.name, "UnsupportedBackendError", JSON.stringify(result.redis));
     assert.match(result.redis.message, /"redis" package/);
+  });
+
+  test("npx streamcast runs the installed command: help, and the demo on memory://", async () => {
+    const help = await run(npm, ["exec", "--offline", "--", "streamcast", "serve", "--help"], project, 60_000);
+    assert.match(help.stdout, /^Usage: streamcast serve/m);
+    const demo = await run(npm, ["exec", "--offline", "--", "streamcast", "demo", "--workers", "2"], project, 120_000);
+    assert.match(demo.stdout, /all checks passed/);
   });
 
   test("the optional drivers are not installed with it", () => {
