@@ -28,10 +28,21 @@ export function kafkaScript(args: string[], timeout = 600_000): Promise<string> 
   });
 }
 
-/** Starts the shared broker unless it runs; resolves with its `host:port`. */
+/**
+ * Starts the shared broker unless it runs; resolves with its `host:port`. A
+ * Kafka broker already on the port that this checkout did not start (another
+ * checkout's, on the same machine) is used as it is; anything else there fails.
+ */
 export async function sharedBroker(): Promise<string> {
-  await kafkaScript(["start", "--port", String(SHARED_PORT)]);
   const broker = `127.0.0.1:${SHARED_PORT}`;
+  try {
+    await kafkaScript(["start", "--port", String(SHARED_PORT)]);
+  } catch (error) {
+    if (!/is taken by another process/.test(String(error))) throw error;
+    await warmUp(broker, 2).catch((cause) => {
+      throw new Error(`Port ${SHARED_PORT} is taken by something that is not a Kafka broker; set STREAMCAST_KAFKA_PORT`, { cause });
+    });
+  }
   await warmUp(broker);
   return broker;
 }
@@ -40,8 +51,8 @@ export async function sharedBroker(): Promise<string> {
  * Has a new broker create its consumer offsets topic (the first group lookup
  * does), so that the first test does not pay for it with a failed join.
  */
-async function warmUp(broker: string): Promise<void> {
-  const kafka = new kafkajs.Kafka({ brokers: [broker], logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 20 } });
+async function warmUp(broker: string, retries = 20): Promise<void> {
+  const kafka = new kafkajs.Kafka({ brokers: [broker], logLevel: kafkajs.logLevel.NOTHING, retry: { retries } });
   const admin = kafka.admin();
   await admin.connect();
   try {
