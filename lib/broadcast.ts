@@ -7,7 +7,7 @@ import { maskUri } from "./mask_uri.ts";
 import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
 import { ReplayBufferStream } from "./replay_buffer_stream.ts";
 import { ResyncStream } from "./resync_stream.ts";
-import { type ChannelCheck, channelCheck, loadBackend, parseUri } from "./schemes.ts";
+import { type ChannelCheck, channelCheck, loadBackend, type MessageCheck, messageCheck, parseUri } from "./schemes.ts";
 import { type State, Supervisor } from "./supervisor.ts";
 
 /** Counters of what a Broadcast has done since it was created. */
@@ -47,6 +47,7 @@ export class Broadcast extends EventTarget {
   readonly uri: string;
   readonly #url: URL;
   readonly #checkChannel: ChannelCheck;
+  readonly #checkMessage: MessageCheck;
   readonly #options: ResolvedOptions;
   readonly #fanOut: FanOut;
   readonly #outbound: ReplayBufferStream;
@@ -68,6 +69,7 @@ export class Broadcast extends EventTarget {
     this.#checkChannel = channelCheck(this.#url);
     this.#options = parseOptions(options);
     const { replayBufferSize, subscriberBuffer, backendOptions } = this.#options;
+    this.#checkMessage = messageCheck(this.#url, backendOptions);
     this.#fanOut = new FanOut({
       highWaterMark: subscriberBuffer,
       onFirstSubscriber: (channel) => this.#subscribeLink(channel),
@@ -176,6 +178,7 @@ export class Broadcast extends EventTarget {
     try {
       this.#checkChannel(channel);
       if (typeof message !== "string") throw new TypeError(`Invalid message: Expected a string but received ${typeof message}`);
+      this.#checkMessage(channel, message);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -1,4 +1,4 @@
-import { ChannelError, ConfigError, UnsupportedBackendError } from "./errors.ts";
+import { ChannelError, ConfigError, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
 import type { Backend } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 
@@ -10,6 +10,8 @@ interface Scheme {
   readonly driver?: string;
   /** Which channel names the backbone accepts. */
   readonly channel?: { readonly test: (channel: string) => boolean; readonly rule: string };
+  /** The largest message in UTF-8 bytes, from the backend's settings, where the backbone has one within reach. */
+  readonly messageLimit?: (settings: Readonly<Record<string, unknown>>) => number;
 }
 
 const kafkaTopic = /^[A-Za-z0-9._-]{1,249}$/;
@@ -27,6 +29,9 @@ const SCHEMES: Readonly<Record<string, Scheme>> = {
       test: (channel) => kafkaTopic.test(channel) && channel !== "." && channel !== "..",
       rule: "a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ - (not . or ..)",
     },
+    // The backend's own limit (backendOptions.maxMessageBytes, below the broker's
+    // default message.max.bytes): refused here, a message is never accepted and dropped.
+    messageLimit: (settings) => typeof settings.maxMessageBytes === "number" ? settings.maxMessageBytes : 1_000_000,
   },
 };
 
@@ -91,6 +96,26 @@ export function channelCheck(url: URL): ChannelCheck {
       throw new ChannelError(String(channel), "a non-empty string");
     }
     if (rule && !rule.test(channel)) throw new ChannelError(channel, rule.rule);
+  };
+}
+
+/** Checks a message's size for one backbone; throws `PayloadTooLargeError`. */
+export type MessageCheck = (channel: string, message: string) => void;
+
+/**
+ * The message check for the URI's backbone and backend settings, looked up
+ * once. Redis and Postgres carry any message a string can hold (Postgres
+ * through its table), so only Kafka has a limit to check.
+ */
+export function messageCheck(url: URL, settings: Readonly<Record<string, unknown>>): MessageCheck {
+  const limit = SCHEMES[url.protocol]?.messageLimit?.(settings);
+  if (limit === undefined) return () => {};
+  const encoder = new TextEncoder();
+  return (channel, message) => {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no measuring.
+    if (message.length * 3 <= limit) return;
+    const size = encoder.encode(message).length;
+    if (size > limit) throw new PayloadTooLargeError(`A message on channel ${JSON.stringify(channel)}`, size, limit);
   };
 }
 

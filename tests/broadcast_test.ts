@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { memoryHub } from "../backends/memory.ts";
-import { Broadcast, ChannelError, ClosedError, type Frame } from "../mod.ts";
+import { Broadcast, ChannelError, ClosedError, type Frame, PayloadTooLargeError } from "../mod.ts";
 import { events, readEvents, reachState } from "./_support.ts";
 
 let hubs = 0;
@@ -59,6 +59,16 @@ describe("Broadcast", () => {
   it("refuses a Kafka channel Kafka cannot use as a topic, naming the rule", () => {
     const broadcast = new Broadcast("kafka://127.0.0.1:9092");
     assert.throws(() => broadcast.subscribe("no spaces"), /Invalid channel: Expected a Kafka topic name/);
+  });
+
+  it("refuses a message over Kafka's size limit at publish, naming its size and the limit", async () => {
+    const broadcast = new Broadcast("kafka://127.0.0.1:9092", { backendOptions: { maxMessageBytes: 10 } });
+    await assert.rejects(
+      broadcast.publish("t", "éééééé"), // 6 characters, 12 UTF-8 bytes
+      (error: unknown) => error instanceof PayloadTooLargeError && error.size === 12 && error.limit === 10 && /channel "t"/.test(error.message),
+    );
+    assert.equal(broadcast.stats.published, 0, "nothing was accepted");
+    await broadcast.disconnect();
   });
 
   it("fires statechange events and reports state", async () => {
