@@ -80,17 +80,22 @@ export function invalid(name: string, expected: string, received: string): Usage
   return new UsageError(`Invalid ${name}: Expected ${expected} but received ${received}`);
 }
 
-// `--size -1` would be refused by parseArgs as ambiguous before the schema
-// could say what is wrong with -1: glue a string option to its value first.
+// `--size -1` (or `-s -1`) would be refused by parseArgs as ambiguous before
+// the schema could say what is wrong with -1: glue a string option to its
+// value first, under its long name.
 function joinValues(argv: string[], spec: CommandSpec): string[] {
+  const longName = (arg: string) =>
+    arg.startsWith("--")
+      ? arg.slice(2)
+      : Object.keys(spec).find((key) => arg.length === 2 && spec[key].short === arg.slice(1));
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--") return [...out, ...argv.slice(i)];
-    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    const name = arg.startsWith("-") ? longName(arg) : undefined;
     const next = argv[i + 1];
     if (name && spec[name]?.type === "string" && next !== undefined && !next.startsWith("--")) {
-      out.push(`${arg}=${next}`);
+      out.push(`--${name}=${next}`);
       i++;
     } else out.push(arg);
   }
@@ -99,7 +104,8 @@ function joinValues(argv: string[], spec: CommandSpec): string[] {
 
 function grammarError(error: unknown, spec: CommandSpec): unknown {
   const { code, message } = error as { code?: string; message: string };
-  const name = /'(-[^' ]+)/.exec(message)?.[1] ?? "option";
+  // parseArgs names an option with a short form as '-h, --help': report the long one.
+  const name = /'(?:-\w, )?(--?[^' ,]+)/.exec(message)?.[1] ?? "option";
   const known = [...Object.keys(spec), "help"].map((key) => `--${key}`).join(", ");
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return invalid("option", `one of ${known}`, JSON.stringify(name));
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {

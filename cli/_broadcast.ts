@@ -4,8 +4,9 @@
  * command line's, and tell the user on stderr what the link goes through.
  */
 import process from "node:process";
-import { Broadcast, type BroadcastOptions, ConfigError, configFromEnv, GiveUpError, maskUri, type State } from "../mod.ts";
-import { UsageError } from "./_args.ts";
+import { Broadcast, type BroadcastOptions, ChannelError, ConfigError, configFromEnv, GiveUpError, maskUri, PayloadTooLargeError, type State } from "../mod.ts";
+import { messageCheck, parseUri } from "../lib/schemes.ts";
+import { invalid, UsageError } from "./_args.ts";
 
 /** Where the URI came from and what is left of the positionals. */
 export interface Target {
@@ -106,4 +107,31 @@ export async function connectOrExplain(broadcast: Broadcast): Promise<void> {
 /** A failure to print as one line, exit code 1. */
 export class CommandFailure extends Error {
   override name = "CommandFailure" as const;
+  readonly code = "COMMAND_FAILED" as const;
+}
+
+/**
+ * Runs the library's checks of what the user typed (a channel, a message)
+ * before any connection attempt: what they refuse is a bad argument, exit 2,
+ * even when the backbone is unreachable.
+ */
+export function checkArguments<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof ChannelError) throw new UsageError(error.message, { cause: error });
+    if (error instanceof PayloadTooLargeError) {
+      throw invalid("<message>", `at most ${error.limit} UTF-8 bytes on this backbone`, `${error.size} bytes`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Throws `PayloadTooLargeError` when `message` is over the backbone's limit
+ * (Kafka's; the command never sets `backendOptions`, so the default limit).
+ */
+export function checkMessage(broadcast: Broadcast, channel: string, message: string): void {
+  // Only the scheme matters here, and the masked URI keeps it.
+  messageCheck(parseUri(broadcast.uri), {})(channel, message);
 }

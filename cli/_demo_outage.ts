@@ -4,7 +4,9 @@
  * (the workers connect to the proxy, so cutting it is a real network outage).
  */
 import { memoryHub } from "../backends/memory.ts";
-import { invalid } from "./_args.ts";
+import { ConfigError, maskUri } from "../mod.ts";
+import { parseUri } from "../lib/schemes.ts";
+import { invalid, UsageError } from "./_args.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 
 /** Breaks and mends the path between the workers and the backbone. */
@@ -31,14 +33,14 @@ const DEFAULT_PORTS: Record<string, number> = {
   "kafka:": 9092,
 };
 
-/** An outage for `uri`: the hub for memory://, a proxy on a free local port otherwise. */
+/**
+ * An outage for `uri`: the hub for memory://, a proxy on a free local port
+ * otherwise. Throws `UsageError` for a URI the demo cannot put a proxy in front of.
+ */
 export async function outageFor(uri: string): Promise<Outage> {
-  const url = new URL(uri);
+  const url = parse(uri);
   if (url.protocol === "memory:") return hubOutage(uri, url.hostname);
-  const port = DEFAULT_PORTS[url.protocol];
-  if (port === undefined) throw invalid("--uri", "a memory, redis, postgres or kafka URI", JSON.stringify(url.protocol));
-  if (url.host.includes(",")) throw invalid("--uri", "a single host (the demo puts one proxy in front of it)", JSON.stringify(url.host));
-  const proxy = new TcpProxy({ host: url.hostname, port: Number(url.port || port) });
+  const proxy = new TcpProxy(proxyTarget(url, JSON.stringify(maskUri(uri))));
   url.hostname = "127.0.0.1";
   url.port = String(await proxy.start());
   return {
@@ -49,6 +51,30 @@ export async function outageFor(uri: string): Promise<Outage> {
     restore: () => proxy.restore(),
     close: () => proxy.stop(),
   };
+}
+
+function parse(uri: string): URL {
+  try {
+    return parseUri(uri);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** Where the proxy forwards to: the URI's one host and port. */
+function proxyTarget(url: URL, shown: string): { host: string; port: number } {
+  const port = DEFAULT_PORTS[url.protocol];
+  if (port === undefined) throw invalid("URI", "a memory, redis, postgres or kafka URI", JSON.stringify(url.protocol));
+  if (url.host.includes(",") || url.searchParams.has("brokers")) {
+    throw invalid("URI", "a single host (the demo puts one proxy in front of it)", shown);
+  }
+  // The workers reach the proxy at 127.0.0.1, which would fail a certificate's host check.
+  const tls = url.protocol === "rediss:" || /^(true|1)$/.test(url.searchParams.get("tls") ?? url.searchParams.get("ssl") ?? "") ||
+    url.searchParams.get("sslmode") === "verify-full";
+  if (tls) throw invalid("URI", "a URI without TLS (the demo's proxy would fail the certificate's host check)", shown);
+  // An IPv6 literal keeps its brackets in a URL ("[::1]"); net.connect wants it bare.
+  return { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port || port) };
 }
 
 function hubOutage(uri: string, name: string): Outage {

@@ -1,13 +1,13 @@
 /**
  * Reads `streamcast serve`'s flags and environment into one validated
- * configuration, or one-line errors: flags with `node:util` parseArgs, values
- * with valibot, the backbone with `configFromEnv` (the seed's variables) and
- * the Broadcast's own validation. Private to the serve command.
+ * configuration, or one-line errors: flags with the subcommands' shared
+ * parser (`_args.ts`: the same grammar and messages as `pub` and `sub`), the
+ * backbone with `configFromEnv` (the seed's variables) and the Broadcast's own
+ * validation. Private to the serve command.
  */
-import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { Broadcast, type BroadcastOptions, ConfigError, configFromEnv, maskUri } from "../mod.ts";
-import { UsageError } from "./_args.ts";
+import { type CommandSpec, describeInteger, integer, invalid, type OptionSpec, parseCommand, UsageError } from "./_args.ts";
 
 export { UsageError };
 
@@ -22,85 +22,80 @@ export interface ServeConfig {
   resyncSpread: number;
   retry: number;
   keepAlive: number;
+  /** A client that takes no write for this long is closed. */
+  writeTimeout: number;
   maxBody: number;
 }
 
-const FLAGS = {
-  help: { type: "boolean", short: "h" },
-  port: { type: "string", short: "p" },
-  host: { type: "string" },
-  workers: { type: "string", short: "w" },
-  uri: { type: "string", short: "u" },
-  "max-retries": { type: "string" },
-  "backoff-min": { type: "string" },
-  "backoff-max": { type: "string" },
-  "resync-settle": { type: "string" },
-  "resync-spread": { type: "string" },
-  retry: { type: "string" },
-  keepalive: { type: "string" },
-  "max-body": { type: "string" },
-} as const;
-
-const integer = (min: number, max: number, what = "an integer") => {
-  const expected = max === Infinity ? `${what} >= ${min}` : `${what} from ${min} to ${max}`;
-  return v.pipe(
-    v.string(),
-    v.trim(),
-    v.regex(/^\d+$/, (issue) => `Expected ${expected} but received ${issue.received}`),
-    v.transform(Number),
-    v.check((n) => n >= min && n <= max, (issue) => `Expected ${expected} but received ${issue.input}`),
-  );
-};
-const ms = integer(0, 3_600_000, "a number of milliseconds");
-
-const FlagsSchema = v.object({
-  help: v.optional(v.boolean(), false),
-  port: v.optional(integer(0, 65_535)),
-  host: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty("Expected a host name or address but received \"\""))),
-  workers: v.optional(integer(1, 256)),
-  uri: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty("Expected a backbone URI but received \"\""))),
-  "max-retries": v.optional(integer(0, Number.MAX_SAFE_INTEGER)),
-  "backoff-min": v.optional(ms),
-  "backoff-max": v.optional(ms),
-  "resync-settle": v.optional(ms),
-  "resync-spread": v.optional(ms),
-  retry: v.optional(ms),
-  keepalive: v.optional(integer(1_000, 3_600_000, "a number of milliseconds")),
-  "max-body": v.optional(integer(1, 64 * 1024 * 1024, "a number of bytes")),
+const HOUR = 3_600_000;
+const whole = (min: number, max: number | undefined, what?: string): OptionSpec => ({
+  type: "string",
+  schema: integer(min, max),
+  expected: what === undefined ? describeInteger(min, max) : `${what} from ${min} to ${max}`,
 });
+const ms = (min = 0) => whole(min, HOUR, "a number of milliseconds");
+const words = (expected: string): OptionSpec => ({ type: "string", schema: v.pipe(v.string(), v.trim(), v.minLength(1)), expected });
 
-type Flags = v.InferOutput<typeof FlagsSchema>;
+const SPEC = {
+  port: whole(0, 65_535),
+  host: words("a host name or address"),
+  workers: whole(1, 256),
+  uri: words("a backbone URI"),
+  "max-retries": whole(0, undefined),
+  "backoff-min": ms(),
+  "backoff-max": ms(),
+  "resync-settle": ms(),
+  "resync-spread": ms(),
+  retry: ms(),
+  keepalive: ms(1_000),
+  "write-timeout": ms(1_000),
+  "max-body": whole(1, 64 * 1024 * 1024, "a number of bytes"),
+} satisfies CommandSpec;
+
+/** The flags as given: each absent when not on the command line. */
+export interface Flags {
+  help: boolean;
+  port?: number;
+  host?: string;
+  workers?: number;
+  uri?: string;
+  "max-retries"?: number;
+  "backoff-min"?: number;
+  "backoff-max"?: number;
+  "resync-settle"?: number;
+  "resync-spread"?: number;
+  retry?: number;
+  keepalive?: number;
+  "write-timeout"?: number;
+  "max-body"?: number;
+}
+
+// The short forms are spelled out before parsing: the shared parser glues
+// `--port -1` into `--port=-1` (so -1 reaches the schema) and names the long
+// form in its messages, but does neither for a short one.
+const SHORT: Record<string, string> = { p: "--port", w: "--workers", u: "--uri" };
+function spellOut(args: string[]): string[] {
+  return args.map((arg, i) => {
+    const [, letter, value] = /^-([pwu])(.*)$/.exec(arg) ?? [];
+    const previous = args[i - 1] ?? "";
+    const isValue = previous.startsWith("--") && !previous.includes("=") && SPEC[previous.slice(2) as keyof typeof SPEC] !== undefined;
+    if (letter === undefined || isValue) return arg;
+    return value === "" ? SHORT[letter] : `${SHORT[letter]}=${value}`;
+  });
+}
 
 /** Parses the flags; throws `UsageError` naming the first bad one. */
 export function parseFlags(args: string[]): Flags {
-  let values: Record<string, unknown>;
+  let parsed;
   try {
-    const parsed = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: true });
-    if (parsed.positionals.length > 0) {
-      throw new UsageError(`Invalid argument: Expected only --flags but received ${JSON.stringify(parsed.positionals[0])}`);
-    }
-    values = parsed.values;
+    parsed = parseCommand(spellOut(args), SPEC);
   } catch (error) {
-    throw error instanceof UsageError ? error : fromParseArgs(error as Error & { code?: string });
+    throw error instanceof UsageError ? new UsageError(maskUri(error.message)) : error;
   }
-  const result = v.safeParse(FlagsSchema, values);
-  if (result.success) return result.output;
-  const issue = result.issues[0];
-  const flag = `--${v.getDotPath(issue) ?? "?"}`;
-  const detail = issue.message.startsWith("Expected ") ? issue.message : `Expected ${issue.expected} but received ${issue.received}`;
-  throw new UsageError(`Invalid ${flag}: ${maskUri(detail)}`);
-}
-
-function fromParseArgs(error: Error & { code?: string }): UsageError {
-  const named = /'(?:-\w, )?(--?[\w-]+)/.exec(error.message)?.[1] ?? "?";
-  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    const known = Object.keys(FLAGS).map((flag) => `--${flag}`).join(" ");
-    return new UsageError(`Invalid option ${named}: Expected one of ${known} but received ${named}`);
+  if (parsed.positionals.length > 0) {
+    throw invalid("argument", "only --flags", JSON.stringify(maskUri(parsed.positionals[0])));
   }
-  if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-    return new UsageError(`Invalid ${named}: ${/argument missing/.test(error.message) ? "Expected a value but received nothing" : "Expected no value"}`);
-  }
-  return new UsageError(`Invalid arguments: ${error.message.split("\n")[0]}`);
+  return { ...parsed.values, help: parsed.values.help === true } as Flags;
 }
 
 /**
@@ -128,6 +123,7 @@ export function resolveConfig(flags: Flags, environment: Record<string, string |
     resyncSpread: flags["resync-spread"] ?? 1_000,
     retry: flags.retry ?? 1_000,
     keepAlive: flags.keepalive ?? 15_000,
+    writeTimeout: flags["write-timeout"] ?? 15_000,
     maxBody: flags["max-body"] ?? 1024 * 1024,
   };
 }

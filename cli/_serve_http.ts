@@ -19,14 +19,22 @@ export interface WorkerContext {
 
 /** A request body that cannot be published; `status` is 400 or 413. */
 export class BodyError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
+  override name = "BodyError" as const;
+  readonly code = "INVALID_BODY" as const;
+  constructor(readonly status: 400 | 413, message: string, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
-/** Routes one request. */
-export function routeHttp(req: IncomingMessage, res: ServerResponse, context: WorkerContext): void {
-  const url = new URL(req.url ?? "/", "http://localhost");
+/** Routes one request; settles once it is answered (an event stream: once it is open). */
+export async function routeHttp(req: IncomingMessage, res: ServerResponse, context: WorkerContext): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? "/", "http://localhost");
+  } catch {
+    // Node's parser lets through targets that WHATWG URL refuses, such as `//[`.
+    return reply(res, 400, `Invalid request target: Expected a path but received ${JSON.stringify(req.url)}`, { connection: "close" });
+  }
   const method = req.method ?? "GET";
   if (url.pathname === "/subscribe") {
     if (method !== "GET") return reply(res, 405, "Use GET /subscribe?channel=…", { allow: "GET" });
@@ -34,7 +42,7 @@ export function routeHttp(req: IncomingMessage, res: ServerResponse, context: Wo
   }
   if (url.pathname.startsWith("/publish/")) {
     if (method !== "POST") return reply(res, 405, "Use POST /publish/<channel> with the message as the body", { allow: "POST" });
-    return void publish(req, res, url, context);
+    return await publish(req, res, url, context);
   }
   if (url.pathname === "/healthz") return health(res, context);
   if (url.pathname === "/" && (method === "GET" || method === "HEAD")) {
@@ -98,7 +106,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new BodyError(400, "Invalid body: Expected UTF-8 text but received bytes that are not UTF-8");
+  } catch (error) {
+    throw new BodyError(400, "Invalid body: Expected UTF-8 text but received bytes that are not UTF-8", { cause: error });
   }
 }

@@ -5,7 +5,6 @@
  * that the clients of every worker do not all come back at once. Private to
  * the serve command.
  */
-import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Broadcast, Frame } from "../mod.ts";
 
@@ -18,6 +17,8 @@ export interface SseSettings {
   retry: number;
   /** Interval of keep-alive comments. */
   keepAlive: number;
+  /** A client whose pending data has not drained after this many ms is closed. */
+  writeTimeout: number;
 }
 
 /** An open SSE response; `close()` ends it (with an optional last event). */
@@ -74,7 +75,10 @@ function startClient(req: IncomingMessage, res: ServerResponse, abort: AbortCont
   let resyncing = false;
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => markClosed = resolve);
-  const keepAlive = setInterval(() => void client.write(": keep-alive\n\n"), settings.keepAlive);
+  const keepAlive = setInterval(() => {
+    // While data is pending there is nothing to keep alive, and one wait for it is enough.
+    if (!res.writableNeedDrain) void client.write(": keep-alive\n\n");
+  }, settings.keepAlive);
   const finish = () => {
     if (ended) return;
     ended = true;
@@ -84,17 +88,23 @@ function startClient(req: IncomingMessage, res: ServerResponse, abort: AbortCont
   };
   req.socket.on("close", finish);
   res.on("close", finish);
+  const backedUp = waitForDrain(res, settings.writeTimeout);
   const client: LiveClient = {
     closed,
     async write(text) {
-      if (ended || res.writableEnded) return;
-      if (!res.write(text)) await Promise.race([once(res, "drain"), closed]);
+      if (ended || res.writableEnded || res.destroyed) return;
+      if (!res.write(text)) await backedUp();
     },
     close(last) {
       if (ended) return;
       if (last !== undefined && !res.writableEnded) res.write(last);
       res.end();
       finish();
+      if (res.writableFinished) return;
+      // The last frames may sit behind a client that stopped reading: the same deadline applies.
+      const timer = setTimeout(() => res.destroy(), settings.writeTimeout);
+      const clear = () => clearTimeout(timer);
+      res.once("finish", clear).once("close", clear);
     },
     resync(frame) {
       if (resyncing || ended) return; // one close per gap, however many channels
@@ -104,6 +114,27 @@ function startClient(req: IncomingMessage, res: ServerResponse, abort: AbortCont
     },
   };
   return client;
+}
+
+/**
+ * A wait for `res` to drain, shared by every writer while it is backed up; a
+ * client that takes nothing for `timeout` ms (a frozen tab, a dead NAT path)
+ * is destroyed, or it would sit behind its full socket forever and never see
+ * the resync frame of its overflowing queue.
+ */
+function waitForDrain(res: ServerResponse, timeout: number): () => Promise<void> {
+  let pending: Promise<void> | undefined;
+  return () =>
+    pending ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => res.destroy(), timeout);
+      const done = () => {
+        clearTimeout(timer);
+        res.off("drain", done).off("finish", done).off("close", done);
+        pending = undefined;
+        resolve();
+      };
+      res.on("drain", done).on("finish", done).on("close", done);
+    });
 }
 
 async function pump(channel: string, stream: ReadableStream<Frame>, client: LiveClient): Promise<void> {

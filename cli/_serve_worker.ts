@@ -10,7 +10,7 @@ import process from "node:process";
 import { Broadcast, GiveUpError, maskUri } from "../mod.ts";
 import type { ServeConfig } from "./_serve_config.ts";
 import { routeHttp } from "./_serve_http.ts";
-import type { SseClient } from "./_serve_sse.ts";
+import { reply, type SseClient } from "./_serve_sse.ts";
 
 /** Worker exit codes the primary acts on (it keeps its own copy: importing this module starts a worker). */
 const EXIT = {
@@ -49,12 +49,17 @@ broadcast.addEventListener("resync", (event) => {
 });
 broadcast.addEventListener("giveup", (event) => void giveUp((event as CustomEvent).detail.error));
 
+const context = { broadcast, clients, config, stopping: () => stopping };
+// A bug met by one request must cost that request, never the worker and all its streams.
 const server = http.createServer((req, res) => {
-  routeHttp(req, res, {
-    broadcast,
-    clients,
-    config,
-    stopping: () => stopping,
+  routeHttp(req, res, context).catch((error) => {
+    log(`${req.method} ${JSON.stringify(req.url?.slice(0, 200))} failed: ${describe(error)}`);
+    try {
+      if (res.headersSent) res.destroy();
+      else reply(res, 500, "Internal error: the server could not answer this request");
+    } catch {
+      res.destroy();
+    }
   });
 });
 server.on("error", (error) => {

@@ -5,7 +5,7 @@
 import process from "node:process";
 import type { Broadcast } from "../mod.ts";
 import { describeInteger, integer, invalid, parseCommand, text } from "./_args.ts";
-import { connectOrExplain, openBroadcast, splitTarget } from "./_broadcast.ts";
+import { CommandFailure, connectOrExplain, openBroadcast, reason, splitTarget } from "./_broadcast.ts";
 import { type BenchResult, printTable, startProgressBar, summarise } from "./_bench_report.ts";
 
 /** `streamcast bench --help`. */
@@ -72,13 +72,22 @@ export async function bench(argv: string[]): Promise<number> {
     subscribers: (values.subscribers as number | undefined) ?? 1,
     rate: (values.rate as number | undefined) ?? 0,
   };
+  // Defaults, so the OPAL_BROADCAST_RECONNECT_* variables can change them.
+  const defaults = { reconnect: { maxRetries: 3, minDelay: 200, maxDelay: 1_000 } };
   // Room for the whole run in each subscriber: this measures delivery, not overflow.
-  const options = { subscriberBuffer: plan.messages, reconnect: { maxRetries: 3, minDelay: 200, maxDelay: 1_000 } };
-  const publisher = openBroadcast(uri, {}, options);
-  const receiver = openBroadcast(uri, {}, options);
+  const flags = { subscriberBuffer: plan.messages };
+  const publisher = openBroadcast(uri, defaults, flags);
+  const receiver = openBroadcast(uri, defaults, flags);
+  const failure: Failure = {};
+  for (const broadcast of [publisher, receiver]) {
+    broadcast.addEventListener("giveup", (event) => failure.error ??= (event as CustomEvent<{ error: unknown }>).detail.error);
+  }
   try {
     await Promise.all([connectOrExplain(publisher), connectOrExplain(receiver)]);
-    const result = await run(publisher, receiver, plan, values.json !== true && process.stderr.isTTY === true);
+    const result = await run(publisher, receiver, plan, values.json !== true && process.stderr.isTTY === true, failure)
+      .catch((error) => {
+        throw failure.error === undefined ? error : new CommandFailure(`gave up on ${receiver.uri}: ${reason(failure.error)}`);
+      });
     if (values.json) console.log(JSON.stringify(result, null, 2));
     else printTable(result);
     return result.complete ? 0 : 1;
@@ -87,7 +96,12 @@ export async function bench(argv: string[]): Promise<number> {
   }
 }
 
-async function run(publisher: Broadcast, receiver: Broadcast, plan: BenchPlan, progress: boolean): Promise<BenchResult> {
+/** The error either instance gave up on the backbone with, once one has. */
+interface Failure {
+  error?: unknown;
+}
+
+async function run(publisher: Broadcast, receiver: Broadcast, plan: BenchPlan, progress: boolean, failure: Failure): Promise<BenchResult> {
   const channel = `bench-${Math.random().toString(36).slice(2, 10)}`;
   const latencies = new Float64Array(plan.messages);
   const counts = new Array<number>(plan.subscribers).fill(0);
@@ -103,36 +117,44 @@ async function run(publisher: Broadcast, receiver: Broadcast, plan: BenchPlan, p
       }
     }
   });
+  // Handled from here on: a give-up can end the readers before anything awaits them.
+  const allIn = Promise.all(readers).then(() => true);
+  allIn.catch(() => {});
   await receiver.ready();
   const total = plan.messages * plan.subscribers;
   const received = () => counts.reduce((a, b) => a + b, 0);
   const stopBar = progress ? startProgressBar(() => received() / total) : () => {};
-  const start = performance.now();
-  const failures = await publishAll(publisher, channel, plan);
-  const published = performance.now();
-  lastEvent = Math.max(lastEvent, published);
-  const allIn = Promise.all(readers).then(() => true);
-  const stalled = new Promise<false>((resolve) => {
-    const timer = setInterval(() => {
-      if (performance.now() - lastEvent > STALL_MS) resolve(false);
-    }, 100);
-    void allIn.finally(() => clearInterval(timer));
-  });
-  const complete = await Promise.race([allIn, stalled]);
-  const end = performance.now();
-  stopBar();
-  return summarise({
-    uri: receiver.uri, plan, start, published, end, counts, resyncs, complete: complete && failures === 0, failures,
-    latencies: latencies.subarray(0, counts[0]),
-    dropped: receiver.stats.dropped,
-  });
+  try {
+    const start = performance.now();
+    const failures = await publishAll(publisher, channel, plan, () => failure.error !== undefined);
+    if (failure.error !== undefined) throw failure.error;
+    const published = performance.now();
+    lastEvent = Math.max(lastEvent, published);
+    const stalled = new Promise<false>((resolve) => {
+      const timer = setInterval(() => {
+        if (performance.now() - lastEvent > STALL_MS) resolve(false);
+      }, 100);
+      const clear = () => clearInterval(timer);
+      allIn.then(clear, clear);
+    });
+    const complete = await Promise.race([allIn, stalled]);
+    const end = performance.now();
+    return summarise({
+      uri: receiver.uri, plan, start, published, end, counts, resyncs, complete: complete && failures === 0, failures,
+      latencies: latencies.subarray(0, counts[0]),
+      dropped: receiver.stats.dropped,
+    });
+  } finally {
+    stopBar();
+  }
 }
 
 /**
  * Publishes every message, each stamped with its send time in µs; flat out,
- * or paced at `rate`. Resolves with the number of publishes that failed.
+ * or paced at `rate`, until either instance gives up. Resolves with the
+ * number of publishes that failed.
  */
-async function publishAll(broadcast: Broadcast, channel: string, plan: BenchPlan): Promise<number> {
+async function publishAll(broadcast: Broadcast, channel: string, plan: BenchPlan, gaveUp: () => boolean): Promise<number> {
   const padding = "x".repeat(plan.size);
   let failures = 0;
   const send = () => {
@@ -140,7 +162,7 @@ async function publishAll(broadcast: Broadcast, channel: string, plan: BenchPlan
     return broadcast.publish(channel, stamp + padding.slice(stamp.length)).catch(() => void failures++);
   };
   if (plan.rate === 0) {
-    for (let i = 0; i < plan.messages;) {
+    for (let i = 0; i < plan.messages && !gaveUp();) {
       let last!: Promise<void>;
       for (const end = Math.min(plan.messages, i + CHUNK); i < end; i++) last = send();
       await last;
@@ -149,7 +171,7 @@ async function publishAll(broadcast: Broadcast, channel: string, plan: BenchPlan
   }
   const begin = performance.now();
   let pending: Promise<void> = Promise.resolve();
-  for (let sent = 0; sent < plan.messages;) {
+  for (let sent = 0; sent < plan.messages && !gaveUp();) {
     // Catch up with the schedule, then yield a millisecond.
     const due = Math.min(plan.messages, Math.floor(((performance.now() - begin) / 1000) * plan.rate));
     for (; sent < due; sent++) pending = send();

@@ -4,13 +4,13 @@
  * reordered a message. What `npm start` runs.
  */
 import type { BroadcastOptions, Frame, State } from "../mod.ts";
-import { describeInteger, integer, parseCommand, text } from "./_args.ts";
-import { connectOrExplain, openBroadcast, reason } from "./_broadcast.ts";
+import { describeInteger, integer, invalid, parseCommand, text } from "./_args.ts";
+import { CommandFailure, connectOrExplain, openBroadcast, reason, splitTarget } from "./_broadcast.ts";
 import { type Outage, outageFor } from "./_demo_outage.ts";
 import { check, countAll, printSummary, progressLine, type Subscriber, say, startProgress, type Worker } from "./_demo_report.ts";
 
 /** `streamcast demo --help`. */
-export const DEMO_USAGE = `Usage: streamcast demo [--uri <uri>] [--workers N] [--subscribers N]
+export const DEMO_USAGE = `Usage: streamcast demo [<uri> | --uri <uri>] [--workers N] [--subscribers N]
 
 Runs several Broadcast instances as if they were server workers, each with
 subscribers on one channel and publishing 100 messages a second, then cuts
@@ -20,13 +20,16 @@ a dead firewall) and restores it again. Prints what happens as it happens
 check per subscriber: every message from every worker, in order, and one
 resync frame per gap.
 
-  --uri <uri>        the backbone (default memory://). For redis://, postgres://
+  <uri>, --uri <uri> the backbone (default memory://). For redis://, postgres://
                      and kafka:// the demo runs a TCP proxy in front of the
                      URI's host:port and the workers connect through it, so the
                      outage is a real network one. (kafka: the broker must
                      advertise the address in the URI, or its connections
-                     bypass the proxy.) The URI is never taken from the
-                     environment.
+                     bypass the proxy.) Not over TLS (rediss://, kafka tls=true,
+                     postgres sslmode=verify-full): the proxy's address would
+                     fail the certificate's host check. The URI and the
+                     reconnect timings are never taken from the environment
+                     (the outages are timed against the demo's own).
   --workers N        instances, 1 to 16 (default 3)
   --subscribers N    subscribers per instance, 1 to 16 (default 2)
   -h, --help         this help
@@ -61,24 +64,40 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Runs `streamcast demo`; resolves with the exit code. */
 export async function demo(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, SPEC);
+  const { values, positionals } = parseCommand(argv, SPEC);
   if (values.help) {
     console.log(DEMO_USAGE);
     return 0;
   }
-  const uri = (values.uri as string | undefined) ?? "memory://";
+  const target = splitTarget(positionals, values.uri);
+  if (target.rest.length > 0) throw invalid("argument", "a URI with a scheme:// and options only", JSON.stringify(target.rest[0]));
+  // "-" and none both mean the default here: the demo never reads OPAL_BROADCAST_URI.
+  const uri = target.uri ?? "memory://";
   const names = Array.from({ length: (values.workers as number | undefined) ?? 3 }, (_, i) => `worker-${i + 1}`);
   const perWorker = (values.subscribers as number | undefined) ?? 2;
-  // Refuse a bad or unreachable URI in plain words before any proxy hides it.
-  const probe = openBroadcast(uri, {}, { reconnect: { maxRetries: 3, minDelay: 200, maxDelay: 1_000 } });
-  await connectOrExplain(probe);
-  await probe.disconnect();
   const outage = await outageFor(uri);
   try {
-    return await story(outage, probe.uri, names, perWorker) ? 0 : 1;
+    // Refuse an unreachable URI in plain words before the proxy hides it; then,
+    // as the workers retry forever, make sure the path through the proxy works at all.
+    const shownUri = await probe(uri);
+    if (outage.uri !== uri) await probe(outage.uri, shownUri);
+    return await story(outage, shownUri, names, perWorker) ? 0 : 1;
   } finally {
     await outage.close();
   }
+}
+
+/** Connects once to `uri` and leaves; resolves with the masked URI, or fails in one line. */
+async function probe(uri: string, proxied?: string): Promise<string> {
+  const broadcast = openBroadcast(uri, {}, { reconnect: { maxRetries: 3, minDelay: 200, maxDelay: 1_000 } });
+  try {
+    await connectOrExplain(broadcast);
+  } catch (error) {
+    throw proxied === undefined ? error : new CommandFailure(`${reason(error)} (the demo's TCP proxy in front of ${proxied})`);
+  } finally {
+    await broadcast.disconnect();
+  }
+  return broadcast.uri;
 }
 
 async function story(outage: Outage, shownUri: string, names: string[], perWorker: number): Promise<boolean> {

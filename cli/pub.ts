@@ -4,7 +4,7 @@
 import process from "node:process";
 import { Readable } from "node:stream";
 import { describeInteger, integer, invalid, parseCommand, text } from "./_args.ts";
-import { CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./_broadcast.ts";
+import { checkArguments, checkMessage, CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./_broadcast.ts";
 
 /** `streamcast pub --help`. */
 export const PUB_USAGE = `Usage: streamcast pub [<uri> | --uri <uri>] <channel> [<message>] [--retries N]
@@ -53,13 +53,17 @@ export async function pub(argv: string[]): Promise<number> {
   if (extra.length > 0) throw invalid("argument", "at most <channel> <message> (quote a message with spaces)", JSON.stringify(extra[0]));
   const retries = values.retries as number | undefined;
   const broadcast = openBroadcast(uri, DEFAULTS, retries === undefined ? {} : { reconnect: { maxRetries: retries } });
+  const sink = checkArguments(() => {
+    if (message !== undefined) checkMessage(broadcast, channel, message);
+    return broadcast.publisher(channel);
+  });
   reportLink(broadcast);
   await connectOrExplain(broadcast);
   let count = 0;
   const counted = new TransformStream<string, string>({ transform: (line, out) => void (count++, out.enqueue(line)) });
   const source = message === undefined ? stdinLines() : oneLine(message);
   try {
-    await source.pipeThrough(counted).pipeTo(broadcast.publisher(channel));
+    await source.pipeThrough(counted).pipeTo(sink);
   } catch (error) {
     await broadcast.disconnect();
     throw new CommandFailure(`could not publish on ${broadcast.uri}: ${reason(error)}`);

@@ -20,7 +20,8 @@ more worker processes sharing one port.
   GET  /subscribe?channel=a&channel=b   an event stream (EventSource, curl -N):
                                         "event: message" with data {"channel","message"},
                                         "event: resync" just before the server closes the
-                                        stream after a backbone gap (reconnect and re-fetch)
+                                        stream after a backbone gap, or when the client
+                                        fell too far behind (reconnect and re-fetch)
   POST /publish/<channel>               publishes the request body (UTF-8 text)
   GET  /healthz                         200 {"state":"up"|"connecting"|"down",…};
                                         503 once the backbone is given up (the worker
@@ -43,6 +44,8 @@ Options:
       --retry <ms>        EventSource reconnect delay; each client gets a value between
                           this and twice this (default 1000)
       --keepalive <ms>    keep-alive comment interval (default 15000)
+      --write-timeout <ms> close a client that takes no data for this long: it stopped
+                          reading, and its queue would overflow unseen (default 15000)
       --max-body <bytes>  largest publish body (default 1048576)
   -h, --help              this text
 

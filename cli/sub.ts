@@ -6,7 +6,7 @@ import { once } from "node:events";
 import process from "node:process";
 import type { Frame } from "../mod.ts";
 import { describeInteger, integer, invalid, parseCommand, text } from "./_args.ts";
-import { CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./_broadcast.ts";
+import { checkArguments, CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./_broadcast.ts";
 
 /** `streamcast sub --help`. */
 export const SUB_USAGE = `Usage: streamcast sub [<uri> | --uri <uri>] <channel>... [--raw] [--retries N]
@@ -52,24 +52,35 @@ export async function sub(argv: string[]): Promise<number> {
   if (channels.length === 0) throw invalid("channel", "at least one channel name", "nothing");
   const retries = values.retries as number | undefined;
   const broadcast = openBroadcast(uri, {}, retries === undefined ? {} : { reconnect: { maxRetries: retries } });
-  reportLink(broadcast);
-  await connectOrExplain(broadcast);
+  // Subscribing checks each channel name before any connection attempt; the
+  // link subscribes them once it is up.
+  const streams = checkArguments(() => channels.map((channel) => broadcast.subscribe(channel)));
   const print = values.raw ? printRaw : printJson;
-  const readers = channels.map((channel) => pump(broadcast.subscribe(channel), print));
-  await broadcast.ready();
-  say(`subscribed to ${channels.join(", ")} on ${broadcast.uri}; Ctrl-C to stop`);
-  let stopped = false;
-  const stop = () => {
-    stopped = true;
-    void broadcast.disconnect();
-  };
+  // Settled from the start: a stream that errors (gave up) before we wait on it is not an unhandled rejection.
+  const outcomes = Promise.allSettled(streams.map((stream) => pump(stream, print)));
+  // Installed before connecting: with an unreachable backbone, connecting is the whole run.
+  let stopping: Promise<unknown> | undefined;
+  const stop = () => void (stopping ??= broadcast.disconnect());
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   // A closed pipe (`| head -1`) is the reader saying it has seen enough.
   process.stdout.on("error", stop);
-  const outcomes = await Promise.allSettled(readers);
-  const failed = outcomes.find((outcome) => outcome.status === "rejected");
-  if (failed && !stopped) throw new CommandFailure(`gave up on ${broadcast.uri}: ${reason(failed.reason)}`);
+  reportLink(broadcast);
+  try {
+    await connectOrExplain(broadcast);
+    await broadcast.ready();
+  } catch (error) {
+    // Disconnecting rejects the pending connect: that is the stop, not a failure.
+    if (stopping) {
+      await stopping;
+      return 0;
+    }
+    throw error instanceof CommandFailure ? error : new CommandFailure(`gave up on ${broadcast.uri}: ${reason(error)}`);
+  }
+  say(`subscribed to ${channels.join(", ")} on ${broadcast.uri}; Ctrl-C to stop`);
+  const failed = (await outcomes).find((outcome) => outcome.status === "rejected");
+  if (failed && !stopping) throw new CommandFailure(`gave up on ${broadcast.uri}: ${reason(failed.reason)}`);
+  await stopping;
   return 0;
 }
 

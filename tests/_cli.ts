@@ -3,7 +3,9 @@
  * the repository root, as a child process whose real stdout and stderr the
  * test reads.
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import type { TestContext } from "node:test";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
@@ -19,6 +21,21 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
     if (value !== undefined && !key.startsWith("OPAL_") && key !== "UVICORN_NUM_WORKERS") env[key] = value;
   }
   return { ...env, NO_COLOR: "1", ...extra };
+}
+
+/** Every process started and not yet ended, so none outlives a failed test. */
+const running = new Set<Cli>();
+
+/**
+ * Kills (SIGKILL) every `streamcast` process still running and waits for them
+ * to end: for an `after` hook, so a test that failed half-way leaves no child
+ * retrying forever to keep `node --test` from exiting.
+ */
+export async function killAll(): Promise<void> {
+  await Promise.all([...running].map((cli) => {
+    cli.kill("SIGKILL");
+    return cli.exited;
+  }));
 }
 
 /** A running `streamcast` process and what it has printed so far. */
@@ -37,6 +54,8 @@ export class Cli {
     this.child.stdout!.setEncoding("utf8").on("data", (text: string) => this.#add("stdout", text));
     this.child.stderr!.setEncoding("utf8").on("data", (text: string) => this.#add("stderr", text));
     this.exited = new Promise((resolve) => this.child.once("close", (code, signal) => resolve(code ?? signal ?? "?")));
+    running.add(this);
+    void this.exited.then(() => running.delete(this));
     if (options.input !== undefined) this.child.stdin!.end(options.input);
   }
 
@@ -67,9 +86,14 @@ export class Cli {
     }
   }
 
-  /** Sends `signal` to this process (by its own pid). */
+  /** Sends `signal` to this process (by its own pid), unless it has already ended. */
   kill(signal: NodeJS.Signals = "SIGINT"): void {
-    this.child.kill(signal);
+    if (running.has(this)) this.child.kill(signal);
+  }
+
+  /** Whether the process is still running. */
+  get running(): boolean {
+    return running.has(this);
   }
 
   #add(stream: "stdout" | "stderr", text: string): void {
@@ -105,4 +129,25 @@ export async function runCli(
     throw new Error(`streamcast ${args.join(" ")} still running after ${ms} ms\n--- stdout\n${cli.stdout}--- stderr\n${cli.stderr}`);
   }
   return { code, stdout: cli.stdout, stderr: cli.stderr, ms: cli.elapsed };
+}
+
+/** Starts `streamcast args…`, killed (SIGKILL) when the test ends, pass or fail. */
+export function start(t: TestContext, args: string[], options?: { env?: Record<string, string> }): Cli {
+  const cli = new Cli(args, options);
+  t.after(() => cli.kill("SIGKILL"));
+  return cli;
+}
+
+/** Every line of `text` parsed as JSON; fails on a line that is not. */
+export function jsonLines(text: string): unknown[] {
+  return text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
+}
+
+/** Asserts a usage failure: exit 2, nothing on stdout, one line on stderr matching `pattern`. */
+export function assertUsageError(result: { code: number | string; stdout: string; stderr: string }, pattern: RegExp): void {
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(result.stdout, "");
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `expected one line, got: ${result.stderr}`);
+  assert.match(lines[0], pattern);
 }

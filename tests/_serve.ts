@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
+import net from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { eventually, within } from "./_support.ts";
@@ -24,25 +25,61 @@ export interface Serve {
   stop(signal?: NodeJS.Signals, ms?: number): Promise<number | null>;
 }
 
+// Every serve process a test started, with the pids of its live workers, for `killServes`.
+const spawned = new Map<ChildProcess, Set<number>>();
+
 /**
- * Spawns `streamcast serve` with `args` under Node (the command is a Node
- * program: node:cluster), from the sources through tsx: the dispatcher
- * `cli/main.ts`.
+ * Kills (SIGKILL) every serve process the tests started that is still
+ * running, and its workers: call it from an `after` hook, so that a failed
+ * test leaves nothing behind to keep `node --test` from exiting.
  */
-export function startServe(args: string[], env: Record<string, string> = {}): Serve {
+export function killServes(): void {
+  for (const child of spawned.keys()) kill(child);
+}
+
+function kill(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const pid of spawned.get(child) ?? []) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }
+  spawned.delete(child);
+}
+
+function spawnServe(args: string[], env: Record<string, string>): { child: ChildProcess; log: string[] } {
   const node = "Deno" in globalThis ? "node" : process.execPath;
   const child = spawn(node, ["--import", "tsx", "cli/main.ts", "serve", ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...cleanEnv(), ...env },
   });
+  const workers = new Set<number>();
+  spawned.set(child, workers);
+  child.once("exit", () => spawned.delete(child));
   const log: string[] = [];
   let partial = "";
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
     const lines = (partial + chunk).split("\n");
     partial = lines.pop()!;
     log.push(...lines);
+    // The primary names each worker it starts and each that exits: kill only the live ones.
+    for (const line of lines) {
+      const [, pid, what] = /primary \d+\]: worker (\d+) (listening|exited)/.exec(line) ?? [];
+      if (what === "listening") workers.add(Number(pid));
+      else if (what === "exited") workers.delete(Number(pid));
+    }
   });
+  return { child, log };
+}
+
+/**
+ * Spawns `streamcast serve` with `args` under Node (the command is a Node
+ * program: node:cluster), from the sources through tsx: the dispatcher
+ * `cli/main.ts`.
+ */
+export function startServe(args: string[], env: Record<string, string> = {}): Serve {
+  const { child, log } = spawnServe(args, env);
   child.stdout!.resume();
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const serve: Serve = {
@@ -59,7 +96,10 @@ export function startServe(args: string[], env: Record<string, string> = {}): Se
     },
     async stop(signal = "SIGTERM", ms = 15_000) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return await within(exited, ms, `serve to exit after ${signal}; its log:\n${log.join("\n")}`);
+      return await within(exited, ms, `serve to exit after ${signal}; its log:\n${log.join("\n")}`).catch((error) => {
+        kill(child);
+        throw error;
+      });
     },
   };
   return serve;
@@ -67,13 +107,16 @@ export function startServe(args: string[], env: Record<string, string> = {}): Se
 
 /** Runs `streamcast serve` to completion (bad arguments, --help); its code and output. */
 export async function runServe(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const node = "Deno" in globalThis ? "node" : process.execPath;
-  const child = spawn(node, ["--import", "tsx", "cli/main.ts", "serve", ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
+  const { child } = spawnServe(args, env);
   let stdout = "";
   let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk) => stdout += chunk);
-  child.stderr.setEncoding("utf8").on("data", (chunk) => stderr += chunk);
-  const code = await within(new Promise<number | null>((resolve) => child.once("exit", resolve)), 20_000, `serve ${args.join(" ")} to exit`);
+  child.stdout!.setEncoding("utf8").on("data", (chunk) => stdout += chunk);
+  child.stderr!.on("data", (chunk) => stderr += chunk);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const code = await within(exited, 20_000, `serve ${args.join(" ")} to exit`).catch((error) => {
+    kill(child);
+    throw new Error(`${error.message}; its stderr:\n${stderr}`);
+  });
   return { code, stdout, stderr };
 }
 
@@ -99,6 +142,7 @@ export class SseClient {
   endedAt = 0;
   readonly ended: Promise<void>;
   readonly #request: http.ClientRequest;
+  #response: http.IncomingMessage | undefined;
 
   constructor(port: number, channels: string[]) {
     const query = channels.map((channel) => `channel=${encodeURIComponent(channel)}`).join("&");
@@ -110,6 +154,7 @@ export class SseClient {
     };
     this.#request = http.get({ host: "127.0.0.1", port, path: `/subscribe?${query}`, agent: false }, (res) => {
       this.status = res.statusCode ?? 0;
+      this.#response = res;
       let buffer = "";
       res.setEncoding("utf8").on("data", (chunk: string) => {
         buffer += chunk;
@@ -154,9 +199,28 @@ export class SseClient {
       });
   }
 
+  /** Stops reading, as a frozen tab does: once its socket's buffers are full, the server's writes back up. */
+  pause(): void {
+    this.#response?.pause();
+  }
+
+  /** Reads again. */
+  resume(): void {
+    this.#response?.resume();
+  }
+
   close(): void {
     this.#request.destroy();
   }
+}
+
+/** Sends `text` as is on a fresh connection; all the server answered until it closed the connection. */
+export function rawRequest(port: number, text: string, ms = 10_000): Promise<string> {
+  const socket = net.connect({ host: "127.0.0.1", port }, () => socket.write(text));
+  let answer = "";
+  socket.setEncoding("utf8").on("data", (chunk: string) => answer += chunk);
+  const closed = new Promise<string>((resolve) => socket.once("close", () => resolve(answer)).once("error", () => {}));
+  return within(closed, ms, `the answer to ${JSON.stringify(text)}`).finally(() => socket.destroy());
 }
 
 /** One HTTP request on a fresh connection; the status and the parsed JSON body (status 0 when refused). */

@@ -1,34 +1,43 @@
 /**
  * `streamcast serve` as a user runs it: real processes (a cluster primary and
- * its workers), real HTTP and Server-Sent Events, Redis behind a TCP proxy
- * that the tests cut, and a real browser on the page it serves.
+ * its workers), real HTTP and Server-Sent Events; its arguments, clients that
+ * misbehave, and its logs. The backbone outages are in serve_outage_test.ts.
  */
 import assert from "node:assert/strict";
+import http, { type IncomingMessage } from "node:http";
 import net from "node:net";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { TcpProxy } from "./_proxy.ts";
-import { freePort, healthIs, publish, request, runServe, type Serve, SseClient, startServe } from "./_serve.ts";
-import { openPage } from "./_serve_browser.ts";
-import { eventually, sleep, within } from "./_support.ts";
+import { type Broadcast, PayloadTooLargeError } from "../mod.ts";
+import type { ServeConfig } from "../cli/_serve_config.ts";
+import { BodyError, readBody, routeHttp } from "../cli/_serve_http.ts";
+import { freePort, healthIs, killServes, publish, rawRequest, request, runServe, type Serve, SseClient, startServe } from "./_serve.ts";
+import { eventually, within } from "./_support.ts";
 
-const REDIS_PORT = Number(process.env.REDIS_PORT ?? 6379);
 // Short settle, spread and backoff: the tests see an outage through in seconds.
-// Channels of this run only: other test files may share the Redis server at the same time.
-const RUN = Math.random().toString(36).slice(2, 8);
-const ch = (name: string) => `${name}-${RUN}`;
 const QUICK = ["--resync-settle", "300", "--resync-spread", "500", "--retry", "200", "--backoff-min", "100", "--backoff-max", "500"];
+
+// A failed test must not leave serve processes behind to keep the runner from exiting.
+after(killServes);
 
 describe("streamcast serve: arguments", { timeout: 60_000 }, () => {
   it("refuses each bad argument with one line naming it and exit code 2", async () => {
-    const cases: [string[], RegExp][] = [
-      [["--port", "http"], /^streamcast serve: Invalid --port: Expected an integer from 0 to 65535 but received "http"$/],
-      [["--workers", "0"], /^streamcast serve: Invalid --workers: Expected an integer from 1 to 256 but received 0$/],
-      [["--colour"], /Invalid option --colour: Expected one of .*--port.* but received --colour$/],
-      [["--port"], /Invalid --port: Expected a value but received nothing$/],
-      [["extra"], /Invalid argument: Expected only --flags but received "extra"$/],
-      [["--max-body", "-5"], /Invalid --max-body/],
-      [["--uri", "redis://app:hunter2@cache:port"], /Invalid --uri: Expected a URI .* but received "redis:\/\/app:\*\*\*@cache:port"$/],
-      [["--backoff-min", "900", "--backoff-max", "100"], /Invalid --backoff-max: Expected a value >= --backoff-min but received 100$/],
+    const port = "an integer from 0 to 65535";
+    const known = "--port, --host, --workers, --uri, --max-retries, --backoff-min, --backoff-max, --resync-settle, " +
+      "--resync-spread, --retry, --keepalive, --write-timeout, --max-body, --help";
+    // The same message template as the other subcommands: the received text is quoted.
+    const cases: [string[], string | RegExp][] = [
+      [["--port", "http"], `Invalid --port: Expected ${port} but received "http"`],
+      [["--port", "-1"], `Invalid --port: Expected ${port} but received "-1"`],
+      [["-p", "-1"], `Invalid --port: Expected ${port} but received "-1"`],
+      [["--port"], `Invalid --port: Expected ${port} but received nothing`],
+      [["--workers", "0"], `Invalid --workers: Expected an integer from 1 to 256 but received "0"`],
+      [["--max-body", "-5"], `Invalid --max-body: Expected a number of bytes from 1 to 67108864 but received "-5"`],
+      [["--write-timeout", "10"], `Invalid --write-timeout: Expected a number of milliseconds from 1000 to 3600000 but received "10"`],
+      [["--colour"], `Invalid option: Expected one of ${known} but received "--colour"`],
+      [["extra"], `Invalid argument: Expected only --flags but received "extra"`],
+      [["--uri", "redis://app:hunter2@cache:port"], /^Invalid --uri: Expected a URI .* but received "redis:\/\/app:\*\*\*@cache:port"$/],
+      [["--backoff-min", "900", "--backoff-max", "100"], "Invalid --backoff-max: Expected a value >= --backoff-min but received 100"],
     ];
     await Promise.all(cases.map(async ([args, expected]) => {
       const { code, stderr } = await runServe(args);
@@ -36,7 +45,9 @@ describe("streamcast serve: arguments", { timeout: 60_000 }, () => {
       assert.equal(stderr.trimEnd().split("\n").length, 1, `one line for ${args.join(" ")}: ${stderr}`);
       const hint = ' (see "streamcast serve --help")';
       assert.ok(stderr.trimEnd().endsWith(hint), `the line ends with the hint: ${stderr}`);
-      assert.match(stderr.trimEnd().slice(0, -hint.length), expected);
+      const line = stderr.trimEnd().slice(0, -hint.length);
+      if (typeof expected === "string") assert.equal(line, `streamcast serve: ${expected}`);
+      else assert.match(line.replace(/^streamcast serve: /, ""), expected);
       assert.doesNotMatch(stderr, /hunter2/);
     }));
   });
@@ -77,158 +88,105 @@ describe("streamcast serve: arguments", { timeout: 60_000 }, () => {
   });
 });
 
-describe("streamcast serve on Redis: two workers and a second process", { timeout: 90_000 }, () => {
-  const proxy = new TcpProxy({ port: REDIS_PORT });
-  let portA = 0;
-  let portB = 0;
-  let a: Serve;
-  let b: Serve;
+describe("streamcast serve: clients that misbehave", { timeout: 90_000 }, () => {
+  // memory:// and one worker each: every client and every publish meets the same process.
+  let lenient: Serve; // never closes a client for being slow within a test
+  let strict: Serve; // closes a client that takes nothing for a second
+  let portL = 0;
+  let portS = 0;
   const clients: SseClient[] = [];
+  const big = "x".repeat(100_000);
 
   before(async () => {
-    const uri = `redis://127.0.0.1:${await proxy.start()}`;
-    [portA, portB] = [await freePort(), await freePort()];
-    a = startServe(["--workers", "2", "--port", String(portA), "--uri", uri, ...QUICK]);
-    b = startServe(["--port", String(portB), "--uri", uri, ...QUICK]);
-    await Promise.all([healthIs(portA, "up"), healthIs(portB, "up")]);
+    [portL, portS] = [await freePort(), await freePort()];
+    lenient = startServe(["--port", String(portL), "--resync-spread", "0", "--write-timeout", "120000"]);
+    strict = startServe(["--port", String(portS), "--write-timeout", "1000"]);
+    await Promise.all([healthIs(portL, "up"), healthIs(portS, "up")]);
   });
 
   after(async () => {
     for (const client of clients) client.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await proxy.stop();
+    await Promise.all([lenient?.stop(), strict?.stop()]);
   });
 
-  /** Opens clients on `port` until `workers` distinct worker pids serve one (new connections take turns). */
-  async function clientsOn(port: number, channel: string, workers: number, atLeast = workers): Promise<SseClient[]> {
-    const opened: SseClient[] = [];
-    const pids = () => new Set(opened.map((client) => client.worker));
-    while ((pids().size < workers || opened.length < atLeast) && opened.length < 12) {
-      const client = new SseClient(port, [channel, ch("other")]);
-      clients.push(client);
-      opened.push(client);
-      await client.ready();
-    }
-    assert.equal(pids().size, workers, `clients on ${port} reached workers ${[...pids()]}`);
-    return opened;
+  async function subscribe(port: number, channel: string): Promise<SseClient> {
+    const client = new SseClient(port, [channel]);
+    clients.push(client);
+    await client.ready();
+    return client;
   }
 
-  /** Publishes through `port` until every one of `workers` pids has taken a publish; the messages. */
-  async function publishVia(port: number, channel: string, workers: number, tag: string): Promise<string[]> {
-    const sent: string[] = [];
-    const via = new Set<unknown>();
-    for (let i = 0; via.size < workers && i < 12; i++) {
-      const message = `${tag}-${port}-${i} ✓`;
-      const { status, json } = await publish(port, channel, message);
-      assert.equal(status, 200, JSON.stringify(json));
-      via.add(json.worker);
-      sent.push(message);
+  const health = async (port: number) => (await request(port, "GET", "/healthz")).json as { worker: number; clients: number; stats: { dropped: number } };
+
+  /** Publishes 100 kB messages on `channel`, 20 at a time, until `enough()` (at most 2000). */
+  async function flood(port: number, channel: string, enough: () => Promise<boolean>): Promise<void> {
+    for (let sent = 0; sent < 2000 && !await enough(); sent += 20) {
+      await Promise.all(Array.from({ length: 20 }, () => publish(port, channel, big)));
     }
-    assert.equal(via.size, workers, `publishes through ${port} reached workers ${[...via]}`);
-    return sent;
   }
 
-  it("delivers every publish to every SSE client of every worker and of the other process", async () => {
-    const all = [...await clientsOn(portA, ch("fan"), 2, 4), ...await clientsOn(portB, ch("fan"), 1, 2)];
-    const sent = [...await publishVia(portA, ch("fan"), 2, ch("fan")), ...await publishVia(portB, ch("fan"), 1, ch("fan"))];
-    await Promise.all(all.map((client) => client.received(sent)));
-    for (const client of all) assert.deepEqual(client.messages().sort(), [...sent].sort());
+  it("answers 400 to a request target it cannot parse, and the worker keeps serving its streams", async () => {
+    const client = await subscribe(portL, "target");
+    const { worker } = await health(portL);
+    const answer = await rawRequest(portL, "GET //[ HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert.match(answer, /^HTTP\/1\.1 400 .*Invalid request target: Expected a path but received \\"\/\/\[\\"/s);
+    const now = await health(portL);
+    assert.equal(now.worker, worker, "the same worker answers");
+    assert.equal(now.clients, 1, "its stream is still counted");
+    assert.equal((await publish(portL, "target", "still here")).status, 200);
+    await client.received(["still here"]);
+    assert.equal(client.endedAt, 0, "its stream stays open");
   });
 
-  it("refuses bad publishes with clear 400 and 413 answers", async () => {
-    const empty = await request(portA, "POST", "/publish/");
-    assert.equal(empty.status, 400);
-    assert.match(String(empty.json.error), /Invalid channel/);
-    const big = await request(portA, "POST", "/publish/fan", Buffer.alloc(1024 * 1024 + 1, 97));
-    assert.equal(big.status, 413);
-    assert.match(String(big.json.error), /Expected at most 1048576 bytes/);
-    const binary = await request(portA, "POST", "/publish/fan", Buffer.from([0xff, 0xfe]));
-    assert.equal(binary.status, 400);
-    assert.match(String(binary.json.error), /UTF-8/);
-    const noChannel = await request(portA, "GET", "/subscribe");
-    assert.equal(noChannel.status, 400);
+  it("closes a client that stopped reading, and only that one", async () => {
+    const reading = await subscribe(portS, "idle");
+    const frozen = await subscribe(portS, "flood");
+    frozen.pause();
+    await flood(portS, "flood", async () => (await health(portS)).clients < 2);
+    await eventually(async () => (await health(portS)).clients === 1, 20_000, "the server to close the client that stopped reading");
+    frozen.resume(); // it finds its stream ended after what reached its socket
+    await within(frozen.ended, 20_000, "the frozen client to see its stream end");
+    assert.equal(reading.endedAt, 0, "the client that reads stays open");
   });
 
-  it("a browser page served by serve receives a publish through EventSource", async () => {
-    const page = await openPage(`http://127.0.0.1:${portA}/?channel=${ch("browser")}`);
-    try {
-      await page.waitForReady();
-      assert.equal((await publish(portB, ch("browser"), "hello, browser <b>")).status, 200);
-      assert.deepEqual(await page.waitForMessages(1), ["hello, browser <b>"]);
-    } finally {
-      await page.close();
-    }
-  });
-
-  it("after an outage closes each client once with a resync event, keeps /healthz at 200, and serves again", async () => {
-    const before = [...await clientsOn(portA, ch("gap"), 2), ...await clientsOn(portB, ch("gap"), 1)];
-    let restoredAt = 0;
-    const health = watchHealth([portA, portB]);
-    try {
-      await proxy.cut();
-      await eventually(() => health.seen.filter((h) => h.endsWith(" down")).length >= 2, 10_000, "/healthz to report the backbone down");
-      await sleep(500);
-      restoredAt = Date.now();
-      await proxy.restore();
-      await within(Promise.all(before.map((client) => client.ended)), 20_000, "the server to close every SSE client after the outage");
-      await Promise.all([healthIs(portA, "up"), healthIs(portB, "up")]);
-    } finally {
-      await health.stop();
-    }
-    assert.deepEqual(health.seen.filter((h) => !h.startsWith("200 ")), [], "/healthz answered 200 throughout");
-    for (const client of before) {
-      const resyncs = client.events.filter((e) => e.event === "resync");
-      assert.equal(resyncs.length, 1, `one resync event for worker ${client.worker}'s client`);
-      assert.deepEqual(JSON.parse(client.events.at(-1)!.data).reason, "reconnect");
-      assert.equal(client.events.at(-1)!.event, "resync", "the resync event comes last, just before the close");
-      assert.ok(client.endedAt >= restoredAt, "closed after the backbone came back");
-    }
-    // What EventSource does by itself: connect again, then receive what follows.
-    const again = [...await clientsOn(portA, ch("gap"), 2), ...await clientsOn(portB, ch("gap"), 1)];
-    const sent = [...await publishVia(portA, ch("gap"), 2, "after"), ...await publishVia(portB, ch("gap"), 1, "after")];
-    await Promise.all(again.map((client) => client.received(sent)));
-    assert.deepEqual(again.filter((client) => client.endedAt !== 0).map((c) => c.worker), [], "reconnected clients stay open");
-    assert.ok(a.log.some((line) => /backbone redis:\/\/127\.0\.0\.1:\d+ down/.test(line)), a.log.join("\n"));
-  });
-
-  it("stops its workers and exits 0 on SIGTERM, ending the SSE streams", async () => {
-    const open = await clientsOn(portA, ch("bye"), 2);
-    assert.equal(await a.stop("SIGTERM"), 0, a.log.join("\n"));
-    await within(Promise.all(open.map((client) => client.ended)), 5_000, "the SSE streams to end");
-    assert.ok(a.log.some((line) => /primary \d+\]: stopped/.test(line)), a.log.join("\n"));
+  it("sends event: resync to a slow client whose queue overflowed, then closes its stream", async () => {
+    const slow = await subscribe(portL, "slow");
+    const dropped = (await health(portL)).stats.dropped;
+    slow.pause();
+    await flood(portL, "slow", async () => (await health(portL)).stats.dropped > dropped);
+    assert.ok((await health(portL)).stats.dropped > dropped, "the slow client's queue overflowed");
+    slow.resume();
+    await within(slow.ended, 20_000, "the server to close the slow client's stream");
+    const last = slow.events.at(-1)!;
+    assert.equal(last.event, "resync", "the resync event comes last");
+    assert.deepEqual(JSON.parse(last.data), { reason: "overflow", channel: "slow" });
   });
 });
 
-describe("streamcast serve: giving up on the backbone", { timeout: 60_000 }, () => {
-  it("answers 503, exits the worker, and a new worker serves once the backbone is back", async () => {
-    const proxy = new TcpProxy({ port: REDIS_PORT });
-    const port = await freePort();
-    const uri = `redis://127.0.0.1:${await proxy.start()}`;
-    const server = startServe(["--port", String(port), "--uri", uri, ...QUICK, "--max-retries", "2"]);
+describe("streamcast serve: publish errors, in-process", () => {
+  it("refuses a body over --max-body with a BodyError that has a name, a code and a status", async () => {
+    const req = Object.assign(Readable.from([Buffer.from("hello")]), { headers: {} }) as unknown as IncomingMessage;
+    await assert.rejects(readBody(req, 2), (error: unknown) => {
+      assert.ok(error instanceof BodyError);
+      assert.deepEqual([error.name, error.code, error.status], ["BodyError", "INVALID_BODY", 413]);
+      assert.equal(error.message, "Invalid body: Expected at most 2 bytes but received more");
+      return true;
+    });
+  });
+
+  it("answers 413 naming the size and the limit when the backbone refuses a message as too large", async () => {
+    const tooLarge = new PayloadTooLargeError('A message on channel "big"', 1_000_001, 1_000_000);
+    const broadcast = { publish: () => Promise.reject(tooLarge), state: "up" } as unknown as Broadcast;
+    const config = { maxBody: 2_000_000 } as ServeConfig;
+    const server = http.createServer((req, res) => void routeHttp(req, res, { broadcast, clients: new Set(), config, stopping: () => false }));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      await healthIs(port, "up");
-      const first = (await request(port, "GET", "/healthz")).json.worker;
-      const client = new SseClient(port, [ch("giveup")]);
-      await client.ready();
-      await proxy.cut();
-      await eventually(async () => (await request(port, "GET", "/healthz")).status === 503, 15_000, "/healthz to answer 503");
-      await within(client.ended, 10_000, "the worker that gave up to end its SSE client");
-      await server.waitLog(new RegExp(`worker ${first} exited with code 1 \\(giveup: .*\\); starting a new worker`));
-      await proxy.restore();
-      await healthIs(port, "up", 30_000);
-      const second = (await request(port, "GET", "/healthz")).json.worker;
-      assert.notEqual(second, first, "a new worker process serves");
-      const fresh = new SseClient(port, [ch("giveup")]);
-      await fresh.ready();
-      assert.equal((await publish(port, ch("giveup"), "back")).status, 200);
-      await fresh.received(["back"]);
-      fresh.close();
-      assert.ok(server.log.some((line) => line.includes(`worker ${first}]: gave up on the backbone`)), server.log.join("\n"));
+      const { status, json } = await publish((server.address() as net.AddressInfo).port, "big", "x");
+      assert.equal(status, 413);
+      assert.equal(json.error, 'A message on channel "big" is 1000001 bytes, over the limit of 1000000 bytes');
     } finally {
-      await server.stop();
-      await proxy.stop();
+      server.close();
     }
-    assert.equal(await server.exited, 0, server.log.join("\n"));
   });
 });
 
@@ -247,24 +205,3 @@ describe("streamcast serve: logs", { timeout: 30_000 }, () => {
   });
 });
 
-/** Polls `/healthz` on each port every 100 ms until stopped; `seen` holds "status state" answers. */
-function watchHealth(ports: number[]): { seen: string[]; stop(): Promise<void> } {
-  const seen: string[] = [];
-  let polling = true;
-  const loop = (async () => {
-    while (polling) {
-      for (const port of ports) {
-        const { status, json } = await request(port, "GET", "/healthz");
-        seen.push(`${status} ${json.state}`);
-      }
-      await sleep(100);
-    }
-  })();
-  return {
-    seen,
-    async stop() {
-      polling = false;
-      await loop;
-    },
-  };
-}
