@@ -17,26 +17,11 @@ interface Command {
 }
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  pub: async () => {
-    const m = await import("./pub.ts");
-    return { run: m.pub, usage: m.PUB_USAGE };
-  },
-  sub: async () => {
-    const m = await import("./sub.ts");
-    return { run: m.sub, usage: m.SUB_USAGE };
-  },
-  serve: async () => {
-    const m = await import("./serve.ts");
-    return { run: m.serve, usage: m.SERVE_USAGE };
-  },
-  demo: async () => {
-    const m = await import("./demo.ts");
-    return { run: m.demo, usage: m.DEMO_USAGE };
-  },
-  bench: async () => {
-    const m = await import("./bench.ts");
-    return { run: m.bench, usage: m.BENCH_USAGE };
-  },
+  pub: () => import("./pub.ts").then((m) => ({ run: m.pub, usage: m.PUB_USAGE })),
+  sub: () => import("./sub.ts").then((m) => ({ run: m.sub, usage: m.SUB_USAGE })),
+  serve: () => import("./serve.ts").then((m) => ({ run: m.serve, usage: m.SERVE_USAGE })),
+  demo: () => import("./demo.ts").then((m) => ({ run: m.demo, usage: m.DEMO_USAGE })),
+  bench: () => import("./bench.ts").then((m) => ({ run: m.bench, usage: m.BENCH_USAGE })),
 };
 
 /** `streamcast --help`. */
