@@ -9,9 +9,9 @@ import type { ConnectionOptions } from "node:tls";
 import type { KafkaConfig, SASLOptions } from "kafkajs";
 import * as v from "valibot";
 import { ConfigError, type ConfigIssue } from "../lib/errors.ts";
-import type { EventFrame } from "../lib/frame.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { toConfigIssues } from "../lib/options.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./_kafka_rules.ts";
 
 const millis = v.pipe(v.number(), v.integer(), v.minValue(1));
 
@@ -37,13 +37,12 @@ const SettingsSchema = v.strictObject({
   /** `tls.connect` options (`ca`, `cert`, `key`, …), merged over the URI's. */
   tls: v.optional(v.record(v.string(), v.unknown())),
   /**
-   * The largest message (UTF-8 bytes) sent; a larger one, or one the broker
-   * refuses as too large (`message.max.bytes`, 1 MiB by default), is dropped
-   * and reported to `onDropped` rather than retried forever.
+   * The largest message (UTF-8 bytes) sent: `publish` refuses a larger one
+   * (`_kafka_rules.ts`); one the broker refuses as too large anyway
+   * (`message.max.bytes`) is dropped and reported to the core rather than
+   * retried forever.
    */
-  maxMessageBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 1_000_000),
-  /** Told of each dropped message. @default {a console.warn naming the channel} */
-  onDropped: v.optional(v.custom<(frame: EventFrame, error: unknown) => void>((input) => typeof input === "function")),
+  maxMessageBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), DEFAULT_MAX_MESSAGE_BYTES),
   /** kafkajs's log level; it logs to the console. */
   logLevel: v.optional(v.picklist(["nothing", "error", "warn", "info", "debug"]), "nothing"),
 });
@@ -51,7 +50,7 @@ const SettingsSchema = v.strictObject({
 /** The Kafka backend's settings with their defaults filled in. */
 export type KafkaSettings = v.InferOutput<typeof SettingsSchema>;
 
-/** The client configuration and the settings of one link. */
+/** The client configuration and the settings of one connector's links. */
 export interface KafkaOptions {
   client: KafkaConfig;
   settings: KafkaSettings;

@@ -1,31 +1,24 @@
 /**
- * What one Broadcast's Kafka links hand on to the next (through
- * `BackendOptions.instance`): the consumer positions, and the consumer groups
- * of lost links that could not be deleted yet (their dead member had not
- * timed out). Private to `backends/kafka.ts`.
+ * What one Kafka connector (one Broadcast) carries from each link to the
+ * next: the consumer positions, and the consumer groups of lost links that
+ * could not be deleted yet (their dead member had not timed out). Private to
+ * `backends/kafka.ts`.
  *
  * @module
  */
 import type { Admin } from "kafkajs";
 import type { Positions } from "./_kafka_consumer.ts";
 
-/** The state one Broadcast's links share, one link at a time. */
-export interface InstanceState {
+/** The state one connector's links share, one link at a time. */
+export interface ConnectorState {
   positions: Positions;
   /** Groups to delete once their member has gone. */
   orphans: Set<string>;
 }
 
-const instances = new WeakMap<object, InstanceState>();
-
-/** The state of the Broadcast that `instance` stands for; a fresh one when there is none. */
-export function instanceState(instance: object | undefined): InstanceState {
-  let state = instance && instances.get(instance);
-  if (state === undefined) {
-    state = { positions: new Map(), orphans: new Set() };
-    if (instance) instances.set(instance, state);
-  }
-  return state;
+/** A new connector's state: no positions, no orphans. */
+export function connectorState(): ConnectorState {
+  return { positions: new Map(), orphans: new Set() };
 }
 
 /**

@@ -2,8 +2,9 @@
  * The publishing half of a Kafka link: topics created on first use, one
  * `sendBatch` per batch of frames, every record on partition 0 (so one
  * instance's order holds on a topic of several partitions), the value the
- * message as UTF-8. A message Kafka cannot carry is dropped and reported,
- * never retried forever. Private to `backends/kafka.ts`.
+ * message as UTF-8. A message Kafka cannot carry is dropped and reported to
+ * the core once the batch is through, never retried forever. Private to
+ * `backends/kafka.ts`.
  *
  * @module
  */
@@ -19,12 +20,14 @@ export class TopicProducer {
   readonly client: Producer;
   readonly #admin: Admin;
   readonly #settings: KafkaSettings;
+  readonly #dropped: (frame: EventFrame, reason: unknown) => void;
   readonly #topics = new Set<string>(); // known to exist
   #sendingSince: number | undefined;
 
-  constructor(driver: Kafka, admin: Admin, settings: KafkaSettings) {
+  constructor(driver: Kafka, admin: Admin, settings: KafkaSettings, dropped: (frame: EventFrame, reason: unknown) => void) {
     this.#admin = admin;
     this.#settings = settings;
+    this.#dropped = dropped;
     this.client = driver.producer({
       allowAutoTopicCreation: false,
       createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
@@ -38,23 +41,32 @@ export class TopicProducer {
     return undefined;
   }
 
-  /** Sends `batch`; rejects when Kafka could not be reached (the link is lost). */
+  /**
+   * Sends `batch`; rejects when Kafka could not be reached (the link is
+   * lost). What Kafka cannot carry is reported once the rest is sent: a lost
+   * link has the whole batch sent again.
+   */
   async publish(batch: readonly EventFrame[]): Promise<void> {
     const limit = this.#settings.maxMessageBytes;
+    const dropped: [EventFrame, unknown][] = [];
     const byTopic = new Map<string, EventFrame[]>();
     for (const frame of batch) {
       const { channel, message } = frame;
       // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no measuring.
       const size = message.length * 3 > limit ? Buffer.byteLength(message, "utf8") : 0;
       if (size > limit) {
-        this.#dropped(frame, new PayloadTooLargeError(`A message on channel ${JSON.stringify(channel)}`, size, limit));
+        dropped.push([frame, new PayloadTooLargeError(`A message on channel ${JSON.stringify(channel)}`, size, limit)]);
         continue;
       }
       let frames = byTopic.get(channel);
       if (frames === undefined) byTopic.set(channel, frames = []);
       frames.push(frame);
     }
-    if (byTopic.size === 0) return;
+    if (byTopic.size > 0) await this.#sendAll(byTopic, dropped);
+    for (const [frame, reason] of dropped) this.#dropped(frame, reason);
+  }
+
+  async #sendAll(byTopic: Map<string, EventFrame[]>, dropped: [EventFrame, unknown][]): Promise<void> {
     this.#sendingSince = Date.now();
     try {
       await this.ensureTopics([...byTopic.keys()]);
@@ -67,7 +79,7 @@ export class TopicProducer {
           for (const frame of frames) {
             await this.#send([[topic, [frame]]]).catch((error) => {
               if (!tooLarge(error)) throw error;
-              this.#dropped(frame, error);
+              dropped.push([frame, error]);
             });
           }
         }
@@ -99,11 +111,6 @@ export class TopicProducer {
         messages: frames.map(({ message }): Message => ({ value: message, partition: 0 })),
       })),
     });
-  }
-
-  #dropped(frame: EventFrame, error: unknown): void {
-    if (this.#settings.onDropped) return this.#settings.onDropped(frame, error);
-    console.warn(`streamcast: Kafka cannot carry a message on channel ${JSON.stringify(frame.channel)}; dropped:`, error);
   }
 }
 

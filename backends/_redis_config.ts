@@ -9,7 +9,6 @@ import type { ConnectionOptions } from "node:tls";
 import { ErrorReply } from "redis";
 import * as v from "valibot";
 import { AuthenticationError, BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
-import type { EventFrame } from "../lib/frame.ts";
 import { toConfigIssues } from "../lib/options.ts";
 
 /** What `BroadcastOptions.backendOptions` may hold for `redis://` and `rediss://`. */
@@ -20,19 +19,12 @@ export interface RedisSettings {
   resp?: 2 | 3;
   /** `tls.connect` options for `rediss://` (`ca`, `cert`, `key`, …), over the URI's `ca` file. @default {{}} */
   tls?: ConnectionOptions;
-  /**
-   * Called with a broadcast Redis refused with an error reply (an ACL without
-   * that channel, say): it is dropped rather than retried forever.
-   * @default {a console.warn naming the channel}
-   */
-  onDropped?: (frame: EventFrame, error: unknown) => void;
 }
 
 const SettingsSchema = v.object({
   clientName: v.optional(v.pipe(v.string(), v.regex(/^[!-~]+$/, "Expected a name without spaces")), "streamcast"),
   resp: v.optional(v.picklist([2, 3]), 3),
   tls: v.optional(v.record(v.string(), v.unknown()), {}),
-  onDropped: v.optional(v.custom<NonNullable<RedisSettings["onDropped"]>>((input) => typeof input === "function")),
 });
 
 /** node-redis client options (without the connection name) and our own settings. */
@@ -48,7 +40,6 @@ export interface RedisConfig {
     maintNotifications: "disabled";
   };
   name: string;
-  onDropped: NonNullable<RedisSettings["onDropped"]>;
 }
 
 /** Reads the URI and settings; throws `ConfigError` naming everything that is wrong. */
@@ -58,7 +49,7 @@ export async function redisConfig(uri: URL, settings: Readonly<Record<string, un
   const db = decodeURIComponent(uri.pathname.slice(1));
   if (db !== "" && !/^\d+$/.test(db)) issues.push(issue("URI database", "a database number", JSON.stringify(db)));
   if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
-  const { clientName, resp, tls, onDropped } = parsed.output;
+  const { clientName, resp, tls } = parsed.output;
   const host = uri.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost";
   const socket: Record<string, unknown> = { host, port: Number(uri.port || 6379), reconnectStrategy: false };
   if (uri.protocol === "rediss:") Object.assign(socket, { tls: true, servername: host, ...await caFromUri(uri), ...tls });
@@ -75,9 +66,6 @@ export async function redisConfig(uri: URL, settings: Readonly<Record<string, un
       maintNotifications: "disabled",
     },
     name: clientName,
-    onDropped: onDropped ?? ((frame, error) => {
-      console.warn(`streamcast: Redis refused a message on channel ${JSON.stringify(frame.channel)}; dropped:`, error);
-    }),
   };
 }
 

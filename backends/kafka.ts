@@ -3,288 +3,97 @@
  * created on first use; a message is the record's value as UTF-8, with no key
  * and no envelope, so kcat and encode/broadcaster see plain messages.
  *
- * A link is an admin client, a producer and a consumer. Broadcast, not work
- * sharing: each link consumes in a consumer group of its own (`groupIdPrefix`
- * plus a random UUID), deleted when the link closes, so every instance
- * receives every message. Nothing is committed to Kafka: the link keeps where
- * it stands in each topic and hands that to the next link of the same
- * Broadcast (`BackendOptions.instance`), which resumes there — messages
- * published while the backbone was down are delivered after the gap (the
- * resync frame still comes). A topic subscribed for the first time starts at
- * its end. A publish goes to partition 0, so one instance's order is kept on
- * a topic of several partitions too.
+ * A link (`_kafka_link.ts`) is an admin client, a producer and a consumer.
+ * Broadcast, not work sharing: each link consumes in a consumer group of its
+ * own (`groupIdPrefix` plus a random UUID), deleted when the link closes, so
+ * every instance receives every message. Nothing is committed to Kafka: the
+ * connector, one per Broadcast, keeps where its links stand in each topic,
+ * and the next link resumes there — messages published while the backbone
+ * was down are delivered after the gap (the resync frame still comes). A
+ * topic subscribed for the first time starts at its end. A publish goes to
+ * partition 0, so one instance's order is kept on a topic of several
+ * partitions too. A record the broker refuses (too large) is reported to the
+ * core through `ConnectorContext.dropped` and its write resolves.
  *
  * kafkajs's retries are kept small and its consumer never restarts itself:
  * a crash, a disconnect or a failed request errors the link, and the core
  * reconnects. `ping()` asks the broker for the cluster's metadata, on a
- * connection of its own.
+ * connection of its own. Importing this module changes nothing in kafkajs:
+ * the first connector applies the idle-loop fix of `_kafkajs_idle_loop.ts`
+ * to kafkajs 2.2.4 only, and {@linkcode kafkajsIdleLoopFixed} tells whether
+ * it is in force.
  *
  * URI: `kafka://[user:password@]host:port[,host:port…]` with
  * `?sasl=plain|scram-sha-256|scram-sha-512&user=…&password=…&tls=true&ca=/path/ca.pem`;
  * `BroadcastOptions.backendOptions` as `_kafka_config.ts` lists them (group
  * prefix, fetch wait, timeouts, retries, topic defaults, TLS options, message
- * size limit and `onDropped`, kafkajs's log level).
+ * size limit, kafkajs's log level).
  *
  * @module
  */
-import net from "node:net";
 import kafkajs from "kafkajs";
-import type { Admin, Kafka } from "kafkajs";
-import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Link } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
-import { kafkaOptions, type KafkaSettings } from "./_kafka_config.ts";
-import { TopicConsumer } from "./_kafka_consumer.ts";
-import { deleteOrphans, type InstanceState, instanceState } from "./_kafka_groups.ts";
-import { TopicProducer } from "./_kafka_producer.ts";
+import { kafkaOptions } from "./_kafka_config.ts";
+import { connectorState } from "./_kafka_groups.ts";
+import { connectError, KafkaLink, type LinkParts } from "./_kafka_link.ts";
 import { LinkSockets } from "./_kafka_sockets.ts";
 import { fixKafkajsIdleLoop } from "./_kafkajs_idle_loop.ts";
 
-fixKafkajsIdleLoop();
+export { kafkajsIdleLoopFixed } from "./_kafkajs_idle_loop.ts";
 
-/** Opens one link: an admin client and a producer connected, a consumer once a channel is subscribed. */
-export const kafka: Backend = async (uri, options) => {
-  const { client, settings } = kafkaOptions(uri, options.settings);
+/**
+ * Builds a connector for the Kafka cluster named by `uri`: it checks the URI
+ * and settings (`ConfigError`), applies kafkajs's idle-loop fix where it
+ * holds, and keeps the consumer positions and leftover groups from one link
+ * to the next.
+ */
+export const kafka: Backend = (uri, context) => {
+  const { client, settings } = kafkaOptions(uri, context.settings);
+  fixKafkajsIdleLoop();
+  const state = connectorState();
   const where = maskUri(uri);
-  const sockets = new LinkSockets();
-  const driver = new kafkajs.Kafka({
-    ...client,
-    logLevel: LEVELS[settings.logLevel],
-    socketFactory: sockets.factory,
-    enforceRequestTimeout: false, // the sockets are destroyed instead: see _kafka_sockets.ts
-  });
-  const link = new KafkaLink(where, driver, sockets, settings, instanceState(options.instance));
-  const abandon = () => void link.close();
-  options.signal.addEventListener("abort", abandon, { once: true });
-  try {
-    await Promise.race([link.connect(), aborted(options.signal)]);
-  } catch (error) {
-    void link.close();
-    if (options.signal.aborted) throw options.signal.reason;
-    throw connectError(where, error);
-  } finally {
-    options.signal.removeEventListener("abort", abandon);
-  }
-  return link;
+  const dropped = (frame: EventFrame, reason: unknown) => context.dropped(frame, reason, "outbound");
+  return {
+    open: (signal) => {
+      const sockets = new LinkSockets();
+      const driver = new kafkajs.Kafka({
+        ...client,
+        logLevel: LEVELS[settings.logLevel],
+        socketFactory: sockets.factory,
+        enforceRequestTimeout: false, // the sockets are destroyed instead: see _kafka_sockets.ts
+      });
+      return openLink({ where, driver, sockets, settings, state, dropped }, signal);
+    },
+    // Each link deletes its own group as it closes; what a lost link left behind is forgotten.
+    close: () => {
+      state.positions.clear();
+      state.orphans.clear();
+      return Promise.resolve();
+    },
+  };
 };
 
 export default kafka;
 
 const LEVELS = { nothing: 0, error: 1, warn: 2, info: 4, debug: 5 } as const;
 
-class KafkaLink implements Link {
-  readonly readable: ReadableStream<EventFrame[]>;
-  readonly writable: WritableStream<EventFrame[]>;
-  readonly #where: string;
-  readonly #sockets: LinkSockets;
-  readonly #settings: KafkaSettings;
-  readonly #state: InstanceState;
-  readonly #groupId: string;
-  readonly #admin: Admin;
-  /** Answers pings only: the broker answers a connection's requests in order, behind a slow CreateTopics. */
-  readonly #probe: Admin;
-  readonly #producer: TopicProducer;
-  readonly #consumer: TopicConsumer;
-  #controller!: ReadableStreamDefaultController<EventFrame[]>;
-  #pulled = false;
-  #wake: (() => void)[] = [];
-  #error: Error | undefined;
-  #grouped = false;
-  #pinging = 0;
-  #reaching = false;
-  #clean = false;
-  #shutdown: Promise<void> | undefined;
-
-  constructor(where: string, driver: Kafka, sockets: LinkSockets, settings: KafkaSettings, state: InstanceState) {
-    this.#where = where;
-    this.#sockets = sockets;
-    this.#settings = settings;
-    this.#state = state;
-    this.#groupId = `${settings.groupIdPrefix}${crypto.randomUUID()}`;
-    this.#admin = driver.admin();
-    // One attempt per probe: retrying is the core's job, and a refused connection must fail it at once.
-    this.#probe = driver.admin({ retry: { retries: 0 } });
-    sockets.onClosed = (host, port) => this.#reach(host, port);
-    this.#producer = new TopicProducer(driver, this.#admin, settings);
-    this.#producer.client.on(this.#producer.client.events.DISCONNECT, () => {
-      this.#fail(new BackboneUnavailableError(`The Kafka producer disconnected from ${where}`));
-    });
-    this.#consumer = new TopicConsumer({
-      kafka: driver,
-      admin: this.#admin,
-      groupId: this.#groupId,
-      settings,
-      positions: state.positions,
-      ensureTopics: (topics) => this.#producer.ensureTopics(topics),
-      deliver: (frames) => this.#deliver(frames),
-      fail: (error) => this.#fail(error),
-    });
-    // highWaterMark 0: a batch is handed over only to a waiting read, so a
-    // position is advanced only for what the core has taken.
-    this.readable = new ReadableStream<EventFrame[]>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => {
-        this.#pulled = true;
-        for (const wake of this.#wake.splice(0)) wake();
-      },
-      cancel: () => this.close(),
-    }, { highWaterMark: 0 });
-    this.writable = new WritableStream<EventFrame[]>({
-      write: async (batch) => {
-        if (this.#error) throw this.#error;
-        try {
-          await this.#producer.publish(batch);
-        } catch (error) {
-          throw this.#fail(error);
-        }
-      },
-    });
-  }
-
-  async connect(): Promise<void> {
-    const clients = [this.#admin, this.#probe, this.#producer.client];
-    const connected = await Promise.allSettled(clients.map((client) => client.connect()));
-    const failed = connected.find((result) => result.status === "rejected");
-    if (failed) throw failed.reason;
-    if (this.#error) throw this.#error; // closed while connecting: #stop disconnects them again
-    void deleteOrphans(this.#admin, this.#state.orphans);
-  }
-
-  subscribe(channel: string): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error);
-    this.#grouped = true;
-    return this.#consumer.subscribe(channel);
-  }
-
-  unsubscribe(channel: string): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error);
-    return this.#consumer.unsubscribe(channel);
-  }
-
-  /**
-   * A metadata round trip on the probe's connection; and since kafkajs times
-   * no request out here, also a check that none of the link's own requests
-   * (a send, a fetch, a join) has waited too long on a connection of its own.
-   */
-  async ping(): Promise<void> {
-    if (this.#error) throw this.#error;
-    const now = Date.now();
-    const stuck = this.#producer.stalled(now) ?? this.#consumer.stalled(now);
-    if (stuck) throw this.#fail(new BackboneUnavailableError(`Kafka at ${this.#where} stopped answering: ${stuck}`));
-    this.#pinging++;
-    try {
-      await this.#probe.describeCluster();
-    } catch (error) {
-      throw this.#fail(error);
-    } finally {
-      this.#pinging--;
-    }
-  }
-
-  close(): Promise<void> {
-    if (this.#error === undefined) {
-      // A ping still waiting means the core gave up on it: the link is dead, not closing cleanly.
-      this.#clean = this.#pinging === 0;
-      this.#error = new BackboneUnavailableError(`Connection to ${this.#where} closed`);
-      try {
-        this.#controller.close();
-      } catch { /* cancelled or errored already */ }
-    }
-    return this.#stop();
-  }
-
-  /**
-   * A connection closed under the link (a cut, a broker going down, or just
-   * kafkajs or the broker closing one): a bare TCP connection to the same
-   * address tells at once whether the broker can still be reached, so every
-   * instance notices an outage within milliseconds rather than after its
-   * client's retries. Refused means lost; anything else is left to `ping()`.
-   */
-  #reach(host: string, port: number): void {
-    if (this.#error || this.#reaching) return;
-    this.#reaching = true;
-    const socket = net.connect({ host, port });
-    socket.once("connect", () => {
-      this.#reaching = false;
-      socket.destroy();
-    });
-    socket.once("error", (error) => {
-      this.#reaching = false;
-      socket.destroy();
-      this.#fail(new BackboneUnavailableError(`Kafka at ${host}:${port} cannot be reached: ${error.message}`, { cause: error }));
-    });
-  }
-
-  /** Hands `frames` to a waiting read; false once the link is gone. */
-  async #deliver(frames: EventFrame[]): Promise<boolean> {
-    while (!this.#pulled) {
-      if (this.#error) return false;
-      await new Promise<void>((resolve) => this.#wake.push(resolve));
-    }
-    if (this.#error) return false;
-    this.#pulled = false;
-    this.#controller.enqueue(frames);
-    return true;
-  }
-
-  /** The link is lost: error the readable, tear everything down; returns the error. */
-  #fail(cause: unknown): Error {
-    if (this.#error) return this.#error;
-    this.#error = cause instanceof BackboneUnavailableError || cause instanceof AuthenticationError
-      ? cause
-      : new BackboneUnavailableError(`Lost the connection to ${this.#where}: ${describe(cause)}`, { cause });
-    try {
-      this.#controller.error(this.#error);
-    } catch { /* closed already */ }
-    void this.#stop();
-    return this.#error;
-  }
-
-  /**
-   * Closed: the consumer leaves its group and the group is deleted, within
-   * `requestTimeout`. Lost: nothing can be said to the broker, so the sockets
-   * go first and the group is left to a later link (an orphan). Either way
-   * every socket is destroyed at the end.
-   */
-  #stop(): Promise<void> {
-    for (const wake of this.#wake.splice(0)) wake();
-    this.#shutdown ??= (async () => {
-      if (!this.#clean) this.#sockets.destroy();
-      if (this.#grouped) this.#state.orphans.add(this.#groupId);
-      const graceful = (async () => {
-        await Promise.allSettled([
-          this.#consumer.close(this.#error),
-          this.#producer.client.disconnect(),
-          this.#probe.disconnect(),
-        ]);
-        if (this.#clean) await deleteOrphans(this.#admin, this.#state.orphans);
-        await this.#admin.disconnect();
-      })();
-      // A lost link's clients fail fast on dead sockets: only a clean close needs a bound.
-      if (this.#clean) await within(graceful, this.#settings.requestTimeout);
-      else await graceful;
-      this.#sockets.destroy();
-      // kafkajs keeps a timer running per connection until its client disconnects: make sure each does.
-      void graceful.then(() =>
-        Promise.allSettled([this.#admin, this.#probe, this.#producer.client].map((client) => client.disconnect()))
-      );
-    })();
-    return this.#shutdown;
-  }
-}
-
-/** Whether `promise` settled within `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+/** Opens one link: an admin client and a producer connected, a consumer once a channel is subscribed. */
+async function openLink(parts: LinkParts, signal: AbortSignal): Promise<Link> {
+  const link = new KafkaLink(parts);
+  const abandon = () => void link.close();
+  signal.addEventListener("abort", abandon, { once: true });
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    await Promise.race([link.connect(), aborted(signal)]);
+  } catch (error) {
+    void link.close();
+    if (signal.aborted) throw signal.reason;
+    throw connectError(parts.where, error);
   } finally {
-    clearTimeout(timer);
+    signal.removeEventListener("abort", abandon);
   }
+  return link;
 }
 
 function aborted(signal: AbortSignal): Promise<never> {
@@ -292,18 +101,4 @@ function aborted(signal: AbortSignal): Promise<never> {
     if (signal.aborted) reject(signal.reason);
     signal.addEventListener("abort", () => reject(signal.reason), { once: true });
   });
-}
-
-/** A failed first connection: rejected credentials are fatal, anything else is retried. */
-function connectError(where: string, error: unknown): Error {
-  for (let cause = error as { name?: string; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
-    if (cause.name === "KafkaJSSASLAuthenticationError") {
-      return new AuthenticationError(`Kafka rejected the credentials for ${where}: ${describe(cause)}`, { cause: error });
-    }
-  }
-  return new BackboneUnavailableError(`Could not connect to ${where}: ${describe(error)}`, { cause: error });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -4,7 +4,8 @@
  * backbone. `memory://` names the default hub; `memory://name` another one.
  *
  * {@linkcode memoryHub} is a control surface for tests and demonstrations: it
- * makes a hub go down, come back, or stall without closing.
+ * makes a hub go down, come back, or stall without closing. The connector
+ * holds nothing beyond its links: the hub is the state, and it outlives them.
  *
  * @module
  */
@@ -12,8 +13,11 @@ import { BackboneUnavailableError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Link } from "../lib/link.ts";
 
-/** Opens a link to the in-process hub named by the URI's host. */
-export const memory: Backend = (uri) => memoryHub(uri.hostname).connect();
+/** Builds a connector whose links go to the in-process hub named by the URI's host. */
+export const memory: Backend = (uri) => {
+  const hub = memoryHub(uri.hostname);
+  return { open: () => hub.connect() };
+};
 
 export default memory;
 

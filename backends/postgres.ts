@@ -14,7 +14,12 @@
  * (`_postgres_channel.ts`); subscribers still see the name they subscribed
  * to. Messages of 8000 bytes or more go through a table (`_postgres_large.ts`).
  *
- * Settings, from `BroadcastOptions.backendOptions`: see {@linkcode PostgresSettings}.
+ * Settings, from `BroadcastOptions.backendOptions`: see {@linkcode PostgresSettings};
+ * they are checked once, when the Broadcast builds its connector, which
+ * holds nothing else between links. A message the server refuses for good
+ * (U+0000, a character the database encoding cannot hold, no privilege to
+ * create the large-message table) is reported to the core through
+ * `ConnectorContext.dropped` and its write resolves.
  *
  * @module
  */
@@ -42,30 +47,43 @@ export interface PostgresSettings {
    * outlast how far a listener may lag behind the NOTIFY queue. @default {3600000}
    */
   largePayloadRetention?: number;
-  /**
-   * Told of a message the server refused for good (a character the database
-   * encoding cannot hold, no privilege to create the large-message table); it
-   * is dropped rather than retried forever. @default {a console.warn naming the channel}
-   */
-  onDropped?: (frame: EventFrame, error: unknown) => void;
 }
 
 const SettingsSchema = v.object({
   applicationName: v.optional(v.pipe(v.string(), v.maxLength(63)), "streamcast"),
   largePayloadTable: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(50)), "streamcast_payloads"),
   largePayloadRetention: v.optional(v.pipe(v.number(), v.finite(), v.minValue(1_000)), 3_600_000),
-  onDropped: v.optional(v.custom<(frame: EventFrame, error: unknown) => void>((input) => typeof input === "function")),
 });
 
-type Settings = Required<Omit<PostgresSettings, "onDropped">> & Pick<PostgresSettings, "onDropped">;
+type Settings = Required<PostgresSettings>;
 
-/** Opens a link to the Postgres server named by `uri`. */
-export const postgresBackend: Backend = async (uri, { signal, settings }) => {
-  const parsed = v.safeParse(SettingsSchema, settings);
+/** A message the server refused for good, and why. */
+interface Dropped {
+  frame: EventFrame;
+  reason: unknown;
+}
+
+/** What a link needs from its connector. */
+interface LinkOptions extends Settings {
+  /** Reports a message the server refused for good. */
+  dropped(frame: EventFrame, reason: unknown): void;
+}
+
+/** Builds a connector for the Postgres server named by `uri`; throws `ConfigError` for bad settings. */
+export const postgresBackend: Backend = (uri, context) => {
+  const parsed = v.safeParse(SettingsSchema, context.settings);
   if (!parsed.success) throw new ConfigError(toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
-  const link = new PostgresLink(uri, parsed.output);
-  await link.open(signal);
-  return link;
+  const options: LinkOptions = {
+    ...parsed.output,
+    dropped: (frame, reason) => context.dropped(frame, reason, "outbound"),
+  };
+  return {
+    open: async (signal) => {
+      const link = new PostgresLink(uri, options);
+      await link.open(signal);
+      return link;
+    },
+  };
 };
 
 export default postgresBackend;
@@ -74,7 +92,7 @@ class PostgresLink implements Link {
   readonly readable: ReadableStream<EventFrame[]>;
   readonly writable: WritableStream<EventFrame[]>;
   readonly #uri: URL;
-  readonly #settings: Settings;
+  readonly #dropped: LinkOptions["dropped"];
   readonly #stop = new AbortController();
   readonly #listener: Session;
   readonly #publisher: Session;
@@ -84,9 +102,9 @@ class PostgresLink implements Link {
   readonly #channels = new Map<string, Set<string>>();
   #failure: Error | undefined;
 
-  constructor(uri: URL, settings: Settings) {
+  constructor(uri: URL, settings: LinkOptions) {
     this.#uri = uri;
-    this.#settings = settings;
+    this.#dropped = settings.dropped;
     const session = { applicationName: settings.applicationName, stop: this.#stop.signal };
     const onclose = () => void this.#lost(new Error("The server closed the connection"));
     const onnotify = (name: string, payload: string) => {
@@ -167,9 +185,11 @@ class PostgresLink implements Link {
 
   async #publish(input: EventFrame[]): Promise<void> {
     this.#check();
+    // Reported once the write succeeds: a lost link has the whole batch sent again.
+    const dropped: Dropped[] = [];
     const batch = input.every((frame) => storable(frame.message)) ? input : input.filter((frame) => {
       if (storable(frame.message)) return true;
-      this.#dropped(frame, new TypeError("Postgres text cannot hold U+0000; the message was not sent"));
+      dropped.push({ frame, reason: new TypeError("Postgres text cannot hold U+0000; the message was not sent") });
     });
     const large = batch.map((frame) => needsReference(frame.message));
     // Nothing is sent before the table exists, so that the order is kept.
@@ -178,20 +198,22 @@ class PostgresLink implements Link {
       : undefined;
     if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
     this.#check();
-    await this.#sendAll(partition(batch, large), refused);
+    await this.#sendAll(partition(batch, large), dropped, refused);
+    for (const { frame, reason } of dropped) this.#dropped(frame, reason);
   }
 
-  async #sendAll(parts: Part[], refused?: unknown): Promise<void> {
+  /** Sends `parts`; adds to `dropped` what the server refused for good. */
+  async #sendAll(parts: Part[], dropped: Dropped[], refused?: unknown): Promise<void> {
     const results = await Promise.allSettled(parts.map((part) => this.#send(part, refused)));
     const again: Part[] = [];
     results.forEach((result, i) => {
       if (result.status === "fulfilled") return;
       if (!isPermanent(result.reason)) throw this.#lost(result.reason);
-      if (parts[i].frames.length === 1) return this.#dropped(parts[i].frames[0], result.reason);
+      if (parts[i].frames.length === 1) return void dropped.push({ frame: parts[i].frames[0], reason: result.reason });
       // One message the server refuses fails its whole part: find it by sending them one by one.
       for (const frame of parts[i].frames) again.push({ frames: [frame], large: false });
     });
-    if (again.length > 0) await this.#sendAll(again);
+    if (again.length > 0) await this.#sendAll(again, dropped);
   }
 
   #send(part: Part, refused: unknown): Promise<unknown> {
@@ -199,11 +221,6 @@ class PostgresLink implements Link {
     if (refused !== undefined) return Promise.reject(refused);
     const [{ channel, message }] = part.frames;
     return this.#publisher.run(this.#payloads.store(channelName(channel), channel, message));
-  }
-
-  #dropped(frame: EventFrame, error: unknown): void {
-    if (this.#settings.onDropped) return this.#settings.onDropped(frame, error);
-    console.warn(`streamcast: Postgres refused a message on channel ${JSON.stringify(frame.channel)}; dropped:`, error);
   }
 
   #check(): void {

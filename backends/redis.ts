@@ -11,42 +11,50 @@
  * URI: `redis[s]://[user:password@]host[:port][/db][?ca=/path/to/ca.pem]`.
  * TLS (`rediss://`) verifies the server against the system's CAs, or against
  * the PEM file named by the `ca` query parameter. `BroadcastOptions.backendOptions`
- * takes {@linkcode RedisSettings}: `tls`, `clientName`, `resp`, `onDropped`.
+ * takes {@linkcode RedisSettings}: `tls`, `clientName`, `resp`.
+ *
+ * The connector holds nothing between links. A broadcast Redis refuses for
+ * good (an error reply to PUBLISH, such as `NOPERM`) is reported to the core
+ * through `ConnectorContext.dropped` and its write resolves.
  *
  * @module
  */
 import { createClient } from "redis";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, Link } from "../lib/link.ts";
+import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
-import { connectError, type RedisConfig, redisConfig, refusedForGood } from "./_redis_config.ts";
+import { connectError, redisConfig, refusedForGood } from "./_redis_config.ts";
 
 export type { RedisSettings } from "./_redis_config.ts";
 
-/** Opens one link: a subscriber and a publisher connection, both acknowledged by Redis. */
-export const redis: Backend = async (uri, options) => {
-  const config = await redisConfig(uri, options.settings);
+/** Builds a connector whose links are a subscriber and a publisher connection. */
+export const redis: Backend = (uri, context) => ({ open: (signal) => openLink(uri, context, signal) });
+
+export default redis;
+
+/** Opens one link, resolving once Redis acknowledged both connections. */
+async function openLink(uri: URL, context: ConnectorContext, signal: AbortSignal): Promise<Link> {
+  const config = await redisConfig(uri, context.settings);
   const where = maskUri(uri);
   const subscriber = createClient({ ...config.client, name: `${config.name}:sub` }) as unknown as Client;
   const publisher = createClient({ ...config.client, name: `${config.name}:pub` }) as unknown as Client;
-  const link = new RedisLink(where, subscriber, publisher, config.onDropped);
+  const dropped = (frame: EventFrame, reason: unknown) => context.dropped(frame, reason, "outbound");
+  const link = new RedisLink(where, subscriber, publisher, dropped);
   const abandon = () => link.close();
-  options.signal.addEventListener("abort", abandon, { once: true });
+  signal.addEventListener("abort", abandon, { once: true });
   try {
     // node-redis may never settle a connect() cut short by destroy(): race the signal and the loss.
-    await Promise.race([Promise.all([subscriber.connect(), publisher.connect()]), link.lost, aborted(options.signal)]);
+    await Promise.race([Promise.all([subscriber.connect(), publisher.connect()]), link.lost, aborted(signal)]);
   } catch (error) {
     link.close();
-    if (options.signal.aborted) throw options.signal.reason;
+    if (signal.aborted) throw signal.reason;
     throw connectError(where, error);
   } finally {
-    options.signal.removeEventListener("abort", abandon);
+    signal.removeEventListener("abort", abandon);
   }
   return link;
-};
-
-export default redis;
+}
 
 /** The part of a node-redis client this backend uses. */
 interface Client {
@@ -65,7 +73,7 @@ class RedisLink implements Link {
   readonly #where: string;
   readonly #subscriber: Client;
   readonly #publisher: Client;
-  readonly #onDropped: RedisConfig["onDropped"];
+  readonly #dropped: (frame: EventFrame, reason: unknown) => void;
   #controller!: ReadableStreamDefaultController<EventFrame[]>;
   #pending: EventFrame[] = [];
   #flushQueued = false;
@@ -87,9 +95,9 @@ class RedisLink implements Link {
     if (!this.#error && batch.length > 0) this.#controller.enqueue(batch);
   };
 
-  constructor(where: string, subscriber: Client, publisher: Client, onDropped: RedisConfig["onDropped"]) {
+  constructor(where: string, subscriber: Client, publisher: Client, dropped: (frame: EventFrame, reason: unknown) => void) {
     this.#where = where;
-    this.#onDropped = onDropped;
+    this.#dropped = dropped;
     this.#subscriber = subscriber;
     this.#publisher = publisher;
     this.lost.catch(() => {}); // only awaited while connecting
@@ -156,11 +164,12 @@ class RedisLink implements Link {
     if (this.#error || !refusedForGood(error)) throw this.#error ?? error;
     const outcomes = await Promise.allSettled(sent);
     if (this.#error) throw this.#error;
-    for (const [i, outcome] of outcomes.entries()) {
-      if (outcome.status === "fulfilled") continue;
-      if (!refusedForGood(outcome.reason)) throw outcome.reason;
-      this.#onDropped(batch[i], outcome.reason);
-    }
+    // Another failure has the whole batch sent again: report nothing now, or the retry reports these twice.
+    const other = outcomes.find((outcome) => outcome.status === "rejected" && !refusedForGood(outcome.reason));
+    if (other) throw (other as PromiseRejectedResult).reason;
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === "rejected") this.#dropped(batch[i], outcome.reason);
+    });
   }
 
   #lost(role: string, cause: unknown): void {

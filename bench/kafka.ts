@@ -14,7 +14,8 @@
  * the fair baseline); (c) streamcast, a publishing and a subscribing
  * Broadcast. Raw consumers read with the same fetch wait (50 ms) and no
  * commits, as streamcast does; every side runs with kafkajs's idle-loop fix
- * (backends/_kafkajs_idle_loop.ts). Sides alternate within each run so all
+ * (backends/_kafkajs_idle_loop.ts), applied up front here for the raw sides
+ * (streamcast's Kafka connector applies it itself). Sides alternate within each run so all
  * see the same machine load; figures are medians after one warm-up run.
  */
 import process from "node:process";

@@ -13,7 +13,8 @@
 import { Broadcast } from "../mod.ts";
 import type { EventFrame, Frame } from "../lib/frame.ts";
 import { FanOut } from "../lib/fan_out.ts";
-import { ReplayBufferStream } from "../lib/replay_buffer_stream.ts";
+import type { Link } from "../lib/link.ts";
+import { Pipeline } from "../lib/pipeline.ts";
 import { ResyncStream } from "../lib/resync_stream.ts";
 
 const CHANNEL = "policy";
@@ -193,15 +194,24 @@ async function defaultBufferDrops(n: number): Promise<number> {
 
 function replayStage(n: number): Run {
   return async () => {
-    const stage = new ReplayBufferStream();
+    const pipeline = new Pipeline({
+      replayBufferSize: 10_000,
+      subscriberBuffer: 1_000,
+      onWriteError: () => {},
+      onReplayOverflow: () => {},
+      onFirstSubscriber: () => {},
+      onLastSubscriber: () => {},
+      onSubscriberOverflow: () => {},
+    });
     let events = 0;
-    await stage.attach(new WritableStream<EventFrame[]>({ write: (batch) => void (events += batch.length) }));
+    const writable = new WritableStream<EventFrame[]>({ write: (batch) => void (events += batch.length) });
+    await pipeline.send({ writable } as Link);
     for (let i = 0; i < n;) {
       let last!: Promise<void>;
-      for (const end = Math.min(n, i + CHUNK); i < end; i++) last = stage.publish(frameAt(i));
+      for (const end = Math.min(n, i + CHUNK); i < end; i++) last = pipeline.publish(frameAt(i));
       await last;
     }
-    stage.close(new Error("done"));
+    await pipeline.end();
     return { events, dropped: 0 };
   };
 }
@@ -355,7 +365,7 @@ async function main(): Promise<void> {
     [`(a') bare hop, ${PULL_BATCH} chunks per pull`, n, bareHop(n, PULL_BATCH)] as const,
     ["(b) end to end, 1 subscriber", n, endToEnd(n, 1)] as const,
     [`(c) end to end, ${WIDE_SUBSCRIBERS} subscribers`, wide, endToEnd(wide, WIDE_SUBSCRIBERS)] as const,
-    ["(d) ReplayBufferStream → sink", n, replayStage(n)] as const,
+    ["(d) publish → outbound pipeline → sink", n, replayStage(n)] as const,
     [`(d) ResyncStream, batches of ${CHUNK}`, n, resyncStage(n)] as const,
     ["(d) FanOut → 1 subscriber", n, fanOutStage(n)] as const,
   ].map(([name, messages, run]) => ({ name, messages, run, samples: [] }));

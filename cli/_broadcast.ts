@@ -80,7 +80,7 @@ export function reportLink(broadcast: Broadcast): void {
   let failures = 0;
   let wasDown = false;
   broadcast.addEventListener("statechange", (event) => {
-    const { state, cause } = (event as CustomEvent<{ state: State; cause?: unknown }>).detail;
+    const { state, cause } = event.detail;
     if (state === "down") {
       wasDown = true;
       say(`backbone down${cause === undefined ? "" : ` (${reason(cause)})`}, reconnecting…`);
@@ -90,7 +90,7 @@ export function reportLink(broadcast: Broadcast): void {
     }
   });
   broadcast.addEventListener("error", (event) => {
-    const { error } = (event as CustomEvent<{ error: unknown }>).detail;
+    const { error } = event.detail;
     if (failures++ === 0) say(`cannot reach ${broadcast.uri}: ${reason(error)}; retrying with backoff`);
   });
 }

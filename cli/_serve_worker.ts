@@ -36,18 +36,18 @@ const clients = new Set<SseClient>();
 let stopping = false;
 
 broadcast.addEventListener("statechange", (event) => {
-  const { state, cause } = (event as CustomEvent).detail;
+  const { state, cause } = event.detail;
   log(`backbone ${broadcast.uri} ${state}${cause && state !== "up" ? ` (${describe(cause)})` : ""}`);
 });
 broadcast.addEventListener("error", (event) => {
-  const { error, attempt } = (event as CustomEvent).detail;
+  const { error, attempt } = event.detail;
   log(`connection attempt ${attempt} to ${broadcast.uri} failed: ${describe(error)}`);
 });
 broadcast.addEventListener("resync", (event) => {
-  const { reason } = (event as CustomEvent).detail;
+  const { reason } = event.detail;
   log(`resync (${reason}): closing ${clients.size} SSE clients over ${config.resyncSpread} ms so they re-fetch`);
 });
-broadcast.addEventListener("giveup", (event) => void giveUp((event as CustomEvent).detail.error));
+broadcast.addEventListener("giveup", (event) => void giveUp(event.detail.error));
 
 const context = { broadcast, clients, config, stopping: () => stopping };
 // A bug met by one request must cost that request, never the worker and all its streams.

@@ -80,7 +80,7 @@ export async function bench(argv: string[]): Promise<number> {
   const receiver = openBroadcast(uri, defaults, flags);
   const failure: Failure = {};
   for (const broadcast of [publisher, receiver]) {
-    broadcast.addEventListener("giveup", (event) => failure.error ??= (event as CustomEvent<{ error: unknown }>).detail.error);
+    broadcast.addEventListener("giveup", (event) => failure.error ??= event.detail.error);
   }
   try {
     await Promise.all([connectOrExplain(publisher), connectOrExplain(receiver)]);

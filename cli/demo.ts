@@ -138,7 +138,7 @@ async function startWorker(name: string, uri: string): Promise<Worker> {
 function listen(worker: Worker): void {
   const { broadcast, name } = worker;
   broadcast.addEventListener("statechange", (event) => {
-    const { state, cause } = (event as CustomEvent<{ state: State; cause?: unknown }>).detail;
+    const { state, cause } = event.detail;
     const why = cause === undefined ? "" : ` (${reason(cause)})`;
     const retries = state === "up" && worker.failedAttempts > 0 ? ` after ${worker.failedAttempts} failed attempts` : "";
     say(`${name}  ${worker.state} → ${state}${why}${retries}`);
@@ -148,16 +148,16 @@ function listen(worker: Worker): void {
   // One line for the first failed attempt of an outage; the rest are counted,
   // or a cut of a second would print a screenful of identical errors.
   broadcast.addEventListener("error", (event) => {
-    const { error } = (event as CustomEvent<{ error: unknown }>).detail;
+    const { error } = event.detail;
     if (worker.failedAttempts++ === 0) say(`${name}  reconnect attempt failed: ${reason(error)}; retrying with backoff`);
   });
   broadcast.addEventListener("resync", (event) => {
-    const { channels } = (event as CustomEvent<{ channels: number }>).detail;
+    const { channels } = event.detail;
     worker.resyncEvents++;
     say(`${name}  replayed its buffer and sent resync frames on ${channels} channel(s)`);
   });
   broadcast.addEventListener("overflow", (event) => {
-    say(`${name}  overflow: ${JSON.stringify((event as CustomEvent).detail)}`);
+    say(`${name}  overflow: ${JSON.stringify(event.detail)}`);
   });
 }
 

@@ -1,18 +1,19 @@
 import { configFromEnv, type EnvOptions } from "./env.ts";
 import { ClosedError } from "./errors.ts";
+import type { BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
-import { FanOut, type SubscribeOptions } from "./fan_out.ts";
-import type { Link } from "./link.ts";
+import type { SubscribeOptions } from "./fan_out.ts";
+import type { Connector, ConnectorContext, Direction, Link } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
-import { ReplayBufferStream } from "./replay_buffer_stream.ts";
-import { ResyncStream } from "./resync_stream.ts";
+import { Pipeline } from "./pipeline.ts";
 import { type ChannelCheck, channelCheck, loadBackend, type MessageCheck, messageCheck, parseUri } from "./schemes.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import { type State, Supervisor } from "./supervisor.ts";
 
 /** Counters of what a Broadcast has done since it was created. */
 export interface BroadcastStats {
-  /** Broadcasts acknowledged by the backbone (replays included). */
+  /** Broadcasts acknowledged by the backbone (replays included, backbone refusals not). */
   published: number;
   /** Events handed to subscriber streams. */
   delivered: number;
@@ -20,7 +21,10 @@ export interface BroadcastStats {
   buffered: number;
   /** Buffered broadcasts sent after a reconnect. */
   replayed: number;
-  /** Broadcasts dropped from a full replay buffer, plus events dropped from full subscriber queues. */
+  /**
+   * Broadcasts dropped from a full replay buffer, events dropped from full
+   * subscriber queues, and frames the backbone refused or could not deliver.
+   */
   dropped: number;
   /** Links re-established after a drop. */
   reconnects: number;
@@ -34,13 +38,16 @@ export interface DisconnectReport {
   unsent: EventFrame[];
 }
 
+type Listener<E> = ((event: E) => void) | { handleEvent(event: E): void } | null;
+
 /**
  * Shares events between the instances of a scaled-out server over a backbone
  * (`memory://`, `redis://`, `postgres://`, `kafka://`), and keeps working
  * through backbone outages. See the module documentation for an overview.
  *
- * Events: `statechange`, `error` (a failed attempt; it carries on), `resync`,
- * `overflow`, `giveup`; each a `CustomEvent` whose `detail` says more.
+ * Events (see {@linkcode BroadcastEventMap}): `statechange`, `error` (a failed
+ * attempt; it carries on), `resync`, `overflow`, `dropped`, `giveup`; each a
+ * `CustomEvent` whose `detail` says more.
  */
 export class Broadcast extends EventTarget {
   /** The backbone URI, password masked. */
@@ -49,17 +56,17 @@ export class Broadcast extends EventTarget {
   readonly #checkChannel: ChannelCheck;
   readonly #checkMessage: MessageCheck;
   readonly #options: ResolvedOptions;
-  readonly #fanOut: FanOut;
-  readonly #outbound: ReplayBufferStream;
-  readonly #inbound = new ResyncStream();
+  readonly #subscriptions: Subscriptions;
+  readonly #pipeline: Pipeline;
   readonly #supervisor: Supervisor;
-  #connecting: Promise<void> | undefined;
-  #failure: unknown;
+  #connector: Connector | undefined;
+  /** Why publishes are refused: closed or failed. */
+  #endedWith: unknown;
+  #ending: Promise<void> | undefined;
   #unsent: EventFrame[] = [];
   #reconnects = 0;
   #everUp = false;
-  #subscribing = 0;
-  #gate: { promise: Promise<void>; open(): void } | undefined;
+  #backbone = { dropped: 0, outbound: 0 };
   #waiters: { resolve(): void; reject(error: unknown): void }[] = [];
 
   constructor(uri: string | URL, options: BroadcastOptions = {}) {
@@ -70,31 +77,26 @@ export class Broadcast extends EventTarget {
     this.#options = parseOptions(options);
     const { replayBufferSize, subscriberBuffer, backendOptions } = this.#options;
     this.#checkMessage = messageCheck(this.#url, backendOptions);
-    this.#fanOut = new FanOut({
-      highWaterMark: subscriberBuffer,
-      onFirstSubscriber: (channel) => this.#subscribeLink(channel),
-      onLastSubscriber: (channel) => void this.#supervisor.unsubscribe(channel).catch(() => {}),
-      onOverflow: (channel, dropped) => this.#emit("overflow", { channel, dropped, source: "subscriber" }),
+    this.#subscriptions = new Subscriptions({
+      onError: (link, error) => this.#supervisor.lost(link, error),
+      onChange: () => this.#settleWaiters(),
     });
-    this.#outbound = new ReplayBufferStream({
-      capacity: replayBufferSize,
-      onOverflow: (frame) => this.#emit("overflow", { channel: frame.channel, dropped: 1, source: "replay" }),
-      onWriteError: (error) => {
-        const link = this.#supervisor.link;
-        if (link) this.#supervisor.lost(link, error);
-      },
+    this.#pipeline = new Pipeline({
+      replayBufferSize,
+      subscriberBuffer,
+      // A subscriber set up just before a publish receives it: publishes wait
+      // for this instance's subscriptions in flight.
+      hold: () => this.#pipeline.outbound.passing ? this.#subscriptions.whenInSync() : undefined,
+      onWriteError: (error) => this.#supervisor.lostCurrent(error),
+      onReplayOverflow: (frame) => this.#emit("overflow", { channel: frame.channel, dropped: 1, source: "replay" }),
+      onFirstSubscriber: (channel) => this.#subscriptions.want(channel),
+      onLastSubscriber: (channel) => this.#subscriptions.unwant(channel),
+      onSubscriberOverflow: (channel, dropped) => this.#emit("overflow", { channel, dropped, source: "subscriber" }),
     });
-    this.#inbound.readable.pipeTo(this.#fanOut.writable).catch(() => {});
-    const backend = this.#options.backend;
-    const instance = {}; // the same for each link this Broadcast opens
     this.#supervisor = new Supervisor(this.#options, {
-      open: async (signal): Promise<Link> => {
-        const open = backend ?? await loadBackend(this.#url);
-        return open(this.#url, { signal, settings: backendOptions, instance });
-      },
-      outbound: this.#outbound,
-      inbound: this.#inbound,
-      channels: () => this.#fanOut.channels(),
+      open: (signal) => this.#connect().open(signal),
+      pipeline: this.#pipeline,
+      subscriptions: this.#subscriptions,
       report: {
         state: (state, cause) => this.#onState(state, cause),
         attemptFailed: (error, attempt) => this.#emit("error", { error, attempt }),
@@ -128,26 +130,26 @@ export class Broadcast extends EventTarget {
 
   /** Counters since creation. */
   get stats(): BroadcastStats {
-    const out = this.#outbound.stats;
+    const { outbound, sink, fanOut } = this.#pipeline;
     return {
-      published: out.published,
-      delivered: this.#fanOut.stats.delivered,
-      buffered: out.buffered,
-      replayed: out.replayed,
-      dropped: out.dropped + this.#fanOut.stats.dropped,
+      published: sink.stats.published - this.#backbone.outbound,
+      delivered: fanOut.stats.delivered,
+      buffered: outbound.stats.buffered,
+      replayed: sink.stats.replayed,
+      dropped: outbound.stats.dropped + fanOut.stats.dropped + this.#backbone.dropped,
       reconnects: this.#reconnects,
-      resyncs: this.#fanOut.stats.resyncs,
+      resyncs: fanOut.stats.resyncs,
     };
   }
 
   /**
    * Resolves once the first link is up. Failed attempts are retried with
    * backoff, each firing `error`; rejects with `GiveUpError` after
-   * `maxRetries`, and at once for what retrying cannot fix.
+   * `maxRetries`, and at once for what retrying cannot fix. Once the
+   * broadcast has failed or closed, rejects with why.
    */
   connect(): Promise<void> {
-    if (this.state === "closed") return Promise.reject(new ClosedError());
-    return this.#connecting ??= this.#supervisor.start();
+    return this.#supervisor.start();
   }
 
   /**
@@ -157,10 +159,15 @@ export class Broadcast extends EventTarget {
    */
   async disconnect(): Promise<DisconnectReport> {
     if (this.state !== "closed") {
+      const failed = this.state === "failed";
+      this.#endedWith ??= new ClosedError();
+      const ending = this.#end();
+      if (this.state === "up") await this.#supervisor.bounded(ending);
       await this.#supervisor.stop();
-      this.#unsent.push(...this.#outbound.close(new ClosedError()));
-      this.#fanOut.close();
-      this.#settleWaiters(new ClosedError());
+      await this.#supervisor.bounded(ending);
+      await this.#supervisor.bounded(this.#connector?.close?.() ?? Promise.resolve());
+      if (!failed) this.#pipeline.fanOut.close();
+      this.#settleWaiters();
     }
     return { unsent: this.#unsent.splice(0) };
   }
@@ -182,11 +189,8 @@ export class Broadcast extends EventTarget {
     } catch (error) {
       return Promise.reject(error);
     }
-    const frame = eventFrame(channel, message);
-    // Wait for this instance's pending subscriptions, so that a subscriber set
-    // up just before a publish receives it.
-    if (this.#gate) return this.#gate.promise.then(() => this.#outbound.publish(frame));
-    return this.#outbound.publish(frame);
+    if (this.#endedWith !== undefined) return Promise.reject(this.#endedWith);
+    return this.#pipeline.publish(eventFrame(channel, message));
   }
 
   /** A stream that publishes each string written to it on `channel`, in order. */
@@ -199,8 +203,8 @@ export class Broadcast extends EventTarget {
         if (failure !== undefined) throw failure;
         last = this.publish(channel, message);
         last.catch((error) => failure ??= error);
-        // Wait for acknowledgement only when a batch is already large.
-        if (this.#outbound.congested) return last;
+        // Wait for acknowledgement only when the link is busy.
+        if (this.#pipeline.congested) return last;
       },
       close: () => last,
     });
@@ -214,10 +218,10 @@ export class Broadcast extends EventTarget {
     this.#checkChannel(channel);
     parseSubscribeOptions(options);
     if (this.state === "failed" || this.state === "closed") {
-      const error = this.#failure ?? new ClosedError();
+      const error = this.#supervisor.failure ?? new ClosedError();
       return new ReadableStream({ start: (controller) => controller.error(error) });
     }
-    return this.#fanOut.subscribe(channel, options);
+    return this.#pipeline.subscribe(channel, options);
   }
 
   /**
@@ -225,29 +229,60 @@ export class Broadcast extends EventTarget {
    * acknowledged by the backbone; rejects once the broadcast failed or closed.
    */
   ready(): Promise<void> {
-    if (this.state === "up" && this.#gate === undefined) return Promise.resolve();
-    if (this.state === "failed" || this.state === "closed") {
-      return Promise.reject(this.#failure ?? new ClosedError());
-    }
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      this.#settleWaiters();
+    });
   }
 
-  #subscribeLink(channel: string): void {
-    if (this.#supervisor.link === undefined) return; // the next link subscribes it
-    this.#subscribing++;
-    this.#gate ??= gate();
-    const done = () => {
-      if (--this.#subscribing === 0) this.#openGate();
+  override addEventListener<K extends keyof BroadcastEventMap>(
+    type: K,
+    listener: Listener<BroadcastEventMap[K]>,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  override removeEventListener<K extends keyof BroadcastEventMap>(
+    type: K,
+    listener: Listener<BroadcastEventMap[K]>,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  /** The connector of this Broadcast, made on first use. */
+  #connect(): { open(signal: AbortSignal): Promise<Link> } {
+    return {
+      open: async (signal) => {
+        if (this.#connector === undefined) {
+          const backend = this.#options.backend ?? await loadBackend(this.#url);
+          this.#connector ??= backend(this.#url, this.#context());
+        }
+        return this.#connector.open(signal);
+      },
     };
-    this.#supervisor.subscribe(channel).then(done, done);
   }
 
-  #openGate(): void {
-    this.#subscribing = 0;
-    const gate = this.#gate;
-    this.#gate = undefined;
-    gate?.open();
-    if (this.state === "up") this.#settleWaiters();
+  #context(): ConnectorContext {
+    return {
+      settings: this.#options.backendOptions,
+      clock: this.#options.clock,
+      dropped: (frame: EventFrame, reason: unknown, direction: Direction) => {
+        this.#backbone.dropped++;
+        if (direction === "outbound") this.#backbone.outbound++;
+        this.#emit("dropped", { channel: frame.channel, frame, reason, direction, source: "backbone" });
+      },
+    };
+  }
+
+  /** Stops taking publishes; what was queued ends up sent or in `unsent`. */
+  #end(): Promise<void> {
+    return this.#ending ??= this.#pipeline.end().then(() => void this.#unsent.push(...this.#pipeline.drain()));
   }
 
   #onState(state: State, cause: unknown): void {
@@ -255,35 +290,33 @@ export class Broadcast extends EventTarget {
       if (this.#everUp) this.#reconnects++;
       this.#everUp = true;
     }
-    // A subscription cannot complete on a lost link; the next link re-subscribes.
-    if (state !== "up" || this.#gate === undefined) this.#openGate();
     this.#emit("statechange", { state, cause });
+    this.#settleWaiters();
   }
 
   #onFailed(error: unknown): void {
-    this.#failure = error;
-    this.#unsent.push(...this.#outbound.close(error));
-    this.#fanOut.error(error);
-    this.#settleWaiters(error);
+    this.#endedWith = error;
+    this.#end();
+    this.#pipeline.fanOut.error(error);
+    this.#settleWaiters();
     this.#emit("giveup", { error });
   }
 
-  #settleWaiters(error?: unknown): void {
-    for (const waiter of this.#waiters.splice(0)) {
-      if (error === undefined) waiter.resolve();
-      else waiter.reject(error);
+  /** Answers the `ready()` callers whose answer is known now. */
+  #settleWaiters(): void {
+    if (this.#waiters.length === 0) return;
+    const state = this.state;
+    if (state === "failed" || state === "closed") {
+      const error = this.#supervisor.failure ?? new ClosedError();
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+    } else if (state === "up" && this.#subscriptions.inSync) {
+      for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     }
   }
 
-  #emit(type: string, detail: unknown): void {
+  #emit<K extends keyof BroadcastEventMap>(type: K, detail: BroadcastEventMap[K]["detail"]): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
-}
-
-function gate(): { promise: Promise<void>; open(): void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
 }
 
 function runtimeEnv(): Record<string, string | undefined> {
@@ -294,4 +327,3 @@ function runtimeEnv(): Record<string, string | undefined> {
   if (global.Deno) return global.Deno.env.toObject();
   return global.process?.env ?? {};
 }
-

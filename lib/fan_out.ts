@@ -3,7 +3,7 @@ import { RingBuffer } from "./ring_buffer.ts";
 
 /** Options for {@linkcode FanOut}. */
 export interface FanOutOptions {
-  /** Frames queued per subscriber before its backlog is dropped. @default {1000} */
+  /** How far a subscriber may lag, in frames, before its backlog is dropped. @default {1000} */
   highWaterMark?: number;
   /** Called when a channel gets its first subscriber. */
   onFirstSubscriber?: (channel: string) => void;
@@ -26,10 +26,13 @@ export interface SubscribeOptions {
 const PULL_BATCH = 64;
 
 /**
- * Distributes batches of frames to one bounded queue per subscriber. A slow
- * subscriber never blocks the others and never grows without bound: when its
- * queue is full its backlog is dropped and it is handed a resync frame with
- * reason `overflow`, ahead of what arrives next.
+ * Distributes batches of frames to one queue per subscriber. A slow
+ * subscriber never blocks the others and never grows without bound; the bound
+ * is on how far it *lags*, not on how large one batch was. A batch is queued
+ * whole, and once the tick's work is done (the next macrotask, when a reader
+ * that keeps up has drained its queue) a subscriber still holding more than
+ * `highWaterMark` frames has its backlog dropped and is handed a resync frame
+ * with reason `overflow`, ahead of what arrives next.
  *
  * @example Every subscriber of a channel gets every frame
  * ```ts
@@ -49,6 +52,9 @@ export class FanOut {
   readonly stats = { delivered: 0, dropped: 0, resyncs: 0 };
   readonly #options: FanOutOptions;
   readonly #channels = new Map<string, Set<Subscriber>>();
+  /** Subscribers that held more than their bound at the end of a delivery. */
+  readonly #lagging = new Set<Subscriber>();
+  #sweep: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: FanOutOptions = {}) {
     this.#options = options;
@@ -72,8 +78,11 @@ export class FanOut {
     for (const frame of batch) {
       const subscribers = this.#channels.get(frame.channel);
       if (subscribers === undefined) continue;
-      for (const subscriber of subscribers) subscriber.push(frame);
+      for (const subscriber of subscribers) {
+        if (subscriber.push(frame) && !this.#lagging.has(subscriber)) this.#lagging.add(subscriber);
+      }
     }
+    if (this.#lagging.size > 0) this.#sweep ??= setTimeout(() => this.#dropLagging(), 0);
   }
 
   /** Opens a stream of the frames on `channel`. */
@@ -83,7 +92,7 @@ export class FanOut {
     let subscriber!: Subscriber;
     const stream = new ReadableStream<Frame>({
       start: (controller) => {
-        subscriber = new Subscriber(channel, capacity, controller, this.stats, this.#options);
+        subscriber = new Subscriber(channel, capacity, controller, this.stats);
       },
       pull: () => subscriber.pull(),
       cancel: () => this.#remove(subscriber),
@@ -120,9 +129,21 @@ export class FanOut {
     this.#endAll((subscriber) => subscriber.error(reason));
   }
 
+  #dropLagging(): void {
+    this.#sweep = undefined;
+    for (const subscriber of this.#lagging) {
+      const dropped = subscriber.dropIfLagging();
+      if (dropped > 0) this.#options.onOverflow?.(subscriber.channel, dropped);
+    }
+    this.#lagging.clear();
+  }
+
   #endAll(end: (subscriber: Subscriber) => void): void {
     const channels = [...this.#channels.values()];
     this.#channels.clear();
+    this.#lagging.clear();
+    clearTimeout(this.#sweep);
+    this.#sweep = undefined;
     for (const set of channels) {
       for (const subscriber of set) {
         subscriber.detach();
@@ -133,6 +154,7 @@ export class FanOut {
 
   #remove(subscriber: Subscriber): void {
     subscriber.detach();
+    this.#lagging.delete(subscriber);
     const set = this.#channels.get(subscriber.channel);
     if (!set?.delete(subscriber) || set.size > 0) return;
     this.#channels.delete(subscriber.channel);
@@ -142,49 +164,51 @@ export class FanOut {
 
 class Subscriber {
   detach: () => void = () => {};
-  readonly #queue: RingBuffer<Frame>;
+  readonly channel: string;
+  readonly #capacity: number;
+  readonly #controller: ReadableStreamDefaultController<Frame>;
+  readonly #stats: FanOut["stats"];
+  readonly #queue = new RingBuffer<Frame>(Number.MAX_SAFE_INTEGER);
   #waiting = false;
   #closing = false;
   #resyncQueued = false;
 
-  constructor(
-    readonly channel: string,
-    readonly capacity: number,
-    readonly controller: ReadableStreamDefaultController<Frame>,
-    readonly stats: FanOut["stats"],
-    readonly options: FanOutOptions,
-  ) {
-    this.#queue = new RingBuffer(capacity + 1);
+  constructor(channel: string, capacity: number, controller: ReadableStreamDefaultController<Frame>, stats: FanOut["stats"]) {
+    this.channel = channel;
+    this.#capacity = capacity;
+    this.#controller = controller;
+    this.#stats = stats;
   }
 
-  push(frame: Frame): void {
-    if (this.#closing) return;
-    if (frame.type === "resync" && this.#resyncQueued) return; // one is already waiting
-    if (frame.type === "resync") this.stats.resyncs++;
-    else this.stats.delivered++;
+  /** Queues `frame`; true when the queue now holds more than the bound. */
+  push(frame: Frame): boolean {
+    if (this.#closing) return false;
+    if (frame.type === "resync" && this.#resyncQueued) return false; // one is already waiting
+    if (frame.type === "resync") this.#stats.resyncs++;
+    else this.#stats.delivered++;
     if (this.#waiting) {
       this.#waiting = false;
-      this.controller.enqueue(frame);
-      return;
+      this.#controller.enqueue(frame);
+      return false;
     }
-    if (this.#queue.length >= this.capacity) this.#overflow();
     if (frame.type === "resync") this.#resyncQueued = true;
     this.#queue.push(frame);
+    return this.#queue.length > this.#capacity;
   }
 
   pull(): void {
     const queue = this.#queue;
     if (queue.length === 0) {
-      if (this.#closing) this.controller.close();
+      if (this.#closing) this.#controller.close();
       else this.#waiting = true;
       return;
     }
     for (let i = 0; i < PULL_BATCH && queue.length > 0; i++) {
       const frame = queue.shift()!;
       if (frame.type === "resync") this.#resyncQueued = false;
-      this.controller.enqueue(frame);
+      this.#controller.enqueue(frame);
     }
-    if (queue.length === 0 && this.#closing) this.controller.close();
+    if (queue.length === 0 && this.#closing) this.#controller.close();
   }
 
   close(): void {
@@ -192,7 +216,7 @@ class Subscriber {
     if (this.#waiting || this.#queue.length === 0) {
       this.#waiting = false;
       try {
-        this.controller.close();
+        this.#controller.close();
       } catch { /* already closed or cancelled */ }
     }
   }
@@ -201,19 +225,21 @@ class Subscriber {
     this.#closing = true;
     this.#queue.clear();
     try {
-      this.controller.error(reason);
+      this.#controller.error(reason);
     } catch { /* already closed or cancelled */ }
   }
 
-  #overflow(): void {
+  /** Drops the backlog if the subscriber still lags beyond its bound; returns how many events went. */
+  dropIfLagging(): number {
+    if (this.#closing || this.#queue.length <= this.#capacity) return 0;
     const dropped = this.#queue.length - (this.#resyncQueued ? 1 : 0);
     this.#queue.clear();
-    this.stats.dropped += dropped;
-    this.stats.delivered -= dropped;
-    if (!this.#resyncQueued) this.stats.resyncs++;
+    this.#stats.dropped += dropped;
+    this.#stats.delivered -= dropped;
+    if (!this.#resyncQueued) this.#stats.resyncs++;
     const resync: ResyncFrame = { type: "resync", channel: this.channel, reason: "overflow" };
     this.#queue.push(resync);
     this.#resyncQueued = true;
-    this.options.onOverflow?.(this.channel, dropped);
+    return dropped;
   }
 }

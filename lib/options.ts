@@ -36,7 +36,7 @@ export interface BroadcastOptions {
   connectTimeout?: number;
   /** Settings passed to the backend, e.g. a Kafka consumer group prefix. @default {{}} */
   backendOptions?: Record<string, unknown>;
-  /** A backend to use instead of the one the URI's scheme names. */
+  /** A backend to use instead of the one the URI's scheme names; called once, for the Broadcast's connector. */
   backend?: Backend;
   /** The clock behind every delay, injected by tests. @default {systemClock} */
   clock?: Clock;

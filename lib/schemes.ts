@@ -1,38 +1,31 @@
+import { kafkaRules } from "../backends/_kafka_rules.ts";
+import { memoryRules } from "../backends/_memory_rules.ts";
+import { postgresRules } from "../backends/_postgres_rules.ts";
+import { redisRules } from "../backends/_redis_rules.ts";
+import type { BackboneRules } from "./backbone_rules.ts";
 import { ChannelError, ConfigError, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
 import type { Backend } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 
-/** What the core knows of a scheme without loading its driver. */
+/** A scheme: its backbone's rules, known without loading a driver, and how to load its backend. */
 interface Scheme {
-  /** The file in `backends/` that implements it. */
-  readonly module: "memory" | "redis" | "postgres" | "kafka";
-  /** The npm package the backend needs, for the error when it is missing. */
-  readonly driver?: string;
-  /** Which channel names the backbone accepts. */
-  readonly channel?: { readonly test: (channel: string) => boolean; readonly rule: string };
-  /** The largest message in UTF-8 bytes, from the backend's settings, where the backbone has one within reach. */
-  readonly messageLimit?: (settings: Readonly<Record<string, unknown>>) => number;
+  readonly rules: BackboneRules;
+  /** A literal import, so that bundlers and JSR can follow it; only called when the scheme is used. */
+  readonly load: () => Promise<{ readonly default: Backend }>;
 }
 
-const kafkaTopic = /^[A-Za-z0-9._-]{1,249}$/;
+const memory: Scheme = { rules: memoryRules, load: () => import("../backends/memory.ts") };
+const redis: Scheme = { rules: redisRules, load: () => import("../backends/redis.ts") };
+const postgres: Scheme = { rules: postgresRules, load: () => import("../backends/postgres.ts") };
+const kafka: Scheme = { rules: kafkaRules, load: () => import("../backends/kafka.ts") };
 
 const SCHEMES: Readonly<Record<string, Scheme>> = {
-  "memory:": { module: "memory" },
-  "redis:": { module: "redis", driver: "redis" },
-  "rediss:": { module: "redis", driver: "redis" },
-  "postgres:": { module: "postgres", driver: "postgres" },
-  "postgresql:": { module: "postgres", driver: "postgres" },
-  "kafka:": {
-    module: "kafka",
-    driver: "kafkajs",
-    channel: {
-      test: (channel) => kafkaTopic.test(channel) && channel !== "." && channel !== "..",
-      rule: "a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ - (not . or ..)",
-    },
-    // The backend's own limit (backendOptions.maxMessageBytes, below the broker's
-    // default message.max.bytes): refused here, a message is never accepted and dropped.
-    messageLimit: (settings) => typeof settings.maxMessageBytes === "number" ? settings.maxMessageBytes : 1_000_000,
-  },
+  "memory:": memory,
+  "redis:": redis,
+  "rediss:": redis,
+  "postgres:": postgres,
+  "postgresql:": postgres,
+  "kafka:": kafka,
 };
 
 /** The schemes streamcast knows, e.g. for an error message. */
@@ -90,7 +83,7 @@ export type ChannelCheck = (channel: unknown) => asserts channel is string;
  * publish, and reading `url.protocol` costs more than the check itself.
  */
 export function channelCheck(url: URL): ChannelCheck {
-  const rule = SCHEMES[url.protocol]?.channel;
+  const rule = SCHEMES[url.protocol]?.rules.channel;
   return (channel) => {
     if (typeof channel !== "string" || channel.length === 0) {
       throw new ChannelError(String(channel), "a non-empty string");
@@ -108,7 +101,7 @@ export type MessageCheck = (channel: string, message: string) => void;
  * through its table), so only Kafka has a limit to check.
  */
 export function messageCheck(url: URL, settings: Readonly<Record<string, unknown>>): MessageCheck {
-  const limit = SCHEMES[url.protocol]?.messageLimit?.(settings);
+  const limit = SCHEMES[url.protocol]?.rules.messageLimit?.(settings);
   if (limit === undefined) return () => {};
   const encoder = new TextEncoder();
   return (channel, message) => {
@@ -126,14 +119,11 @@ export function messageCheck(url: URL, settings: Readonly<Record<string, unknown
 export async function loadBackend(url: URL): Promise<Backend> {
   const scheme = SCHEMES[url.protocol];
   if (scheme === undefined) throw parseUri(url) as never;
-  // Sources run as .ts (Deno, tsx); the published build as .js.
-  const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-  const specifier = new URL(`../backends/${scheme.module}${extension}`, import.meta.url).href;
   try {
-    const module = await import(specifier);
-    return module.default as Backend;
+    return (await scheme.load()).default;
   } catch (cause) {
-    const needs = scheme.driver ? ` (it needs the "${scheme.driver}" package installed)` : "";
+    const { driver } = scheme.rules;
+    const needs = driver ? ` (it needs the "${driver}" package installed)` : "";
     throw new UnsupportedBackendError(
       url.protocol,
       `Could not load the ${url.protocol}// backend${needs}: ${(cause as Error)?.message ?? cause}`,

@@ -1,10 +1,11 @@
+import { abortable } from "./abortable.ts";
 import { backoffDelay } from "./backoff.ts";
 import type { Clock } from "./clock.ts";
 import { BackboneUnavailableError, ClosedError, GiveUpError, isFatal } from "./errors.ts";
 import type { Link } from "./link.ts";
-import { abortable, watchLiveness } from "./liveness.ts";
-import type { ReplayBufferStream } from "./replay_buffer_stream.ts";
-import type { ResyncStream } from "./resync_stream.ts";
+import { watchLiveness } from "./liveness.ts";
+import type { Pipeline } from "./pipeline.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 
 /** Where a Broadcast's connection to the backbone stands. */
 export type State = "connecting" | "up" | "down" | "failed" | "closed";
@@ -21,14 +22,13 @@ export interface SupervisorOptions {
   random?: () => number;
 }
 
-/** What a supervisor drives: the backbone and the two stages around it. */
+/** What a supervisor drives. */
 export interface SupervisorParts {
+  /** Opens one link (the connector's `open`). */
   open: (signal: AbortSignal) => Promise<Link>;
-  outbound: ReplayBufferStream;
-  inbound: ResyncStream;
-  /** The channels that have subscribers: the registry a new link re-subscribes. */
-  channels: () => Iterable<string>;
-  /** Told of every state change, failed attempt and the final failure. */
+  pipeline: Pipeline;
+  subscriptions: Subscriptions;
+  /** Told of every state change, failed attempt, resync and the final failure. */
   report: {
     state(state: State, cause?: unknown): void;
     attemptFailed(error: unknown, attempt: number): void;
@@ -38,11 +38,11 @@ export interface SupervisorParts {
 }
 
 /**
- * Owns the connection: connect, re-subscribe every live channel, watch the
- * link (errors, closed streams, unanswered liveness probes), back off and
- * connect again, and give up after `maxRetries` consecutive failures.
- * After a reconnect it waits `resyncSettle`, then replays the outbound buffer
- * and has the inbound stage inject resync frames.
+ * Owns the connection: open a link and have every wanted channel subscribed
+ * on it, watch it (errors, closed streams, unanswered liveness probes), back
+ * off and open another, and give up after `maxRetries` consecutive failures.
+ * After a reconnect it waits `resyncSettle`, then has the pipeline replay the
+ * outbound buffer and inject resync frames.
  */
 export class Supervisor {
   #state: State = "connecting";
@@ -53,10 +53,8 @@ export class Supervisor {
   #lose: ((cause: unknown) => void) | undefined;
   #retry = 0;
   #running: Promise<void> | undefined;
-  #settling: Promise<void> = Promise.resolve();
-  #notify: (state: State, cause?: unknown) => void = () => {};
-  /** What the current link is subscribed to. */
-  #subscribed = new Set<string>();
+  #failure: unknown;
+  #started: Promise<void> | undefined;
 
   constructor(options: SupervisorOptions, parts: SupervisorParts) {
     this.#options = options;
@@ -67,20 +65,24 @@ export class Supervisor {
     return this.#state;
   }
 
-  /** The link while up, else undefined. */
-  get link(): Link | undefined {
-    return this.#state === "up" ? this.#link : undefined;
+  /** Why the supervisor failed, once it has. */
+  get failure(): unknown {
+    return this.#failure;
   }
 
-  /** Resolves once the first link is up; rejects when the supervisor fails first. */
+  /**
+   * Starts once; resolves once the first link is up, rejects when the
+   * supervisor fails or closes first. Called again, answers by the state.
+   */
   start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onUp = (state: State, cause?: unknown) => {
+    if (this.#state === "failed") return Promise.reject(this.#failure);
+    if (this.#state === "closed") return Promise.reject(new ClosedError());
+    return this.#started ??= new Promise((resolve, reject) => {
+      this.#running = this.#run((state, cause) => {
         if (state === "up") resolve();
         else if (state === "failed") reject(cause);
         else if (state === "closed") reject(new ClosedError("The broadcast was disconnected before it connected"));
-      };
-      this.#running = this.#run(onUp);
+      });
     });
   }
 
@@ -89,48 +91,33 @@ export class Supervisor {
     if (link === this.#link) this.#lose?.(cause);
   }
 
-  /** Subscribes the live link to `channel`; a failure counts as a lost link. */
-  async subscribe(channel: string): Promise<void> {
-    const link = this.link;
-    if (link === undefined) return; // the next link subscribes it from the registry
-    this.#subscribed.add(channel);
-    try {
-      await link.subscribe(channel);
-    } catch (error) {
-      this.lost(link, error);
-      throw error;
-    }
+  /** Reports that the current link failed, whichever it is. */
+  lostCurrent(cause: unknown): void {
+    if (this.#link) this.lost(this.#link, cause);
   }
 
-  /** Unsubscribes the live link from `channel`, best effort. */
-  async unsubscribe(channel: string): Promise<void> {
-    const link = this.link;
-    if (link === undefined) return;
-    this.#subscribed.delete(channel);
-    try {
-      await link.unsubscribe(channel);
-    } catch (error) {
-      this.lost(link, error);
-    }
-  }
-
-  /**
-   * Stops: flushes what is in flight (bounded by the liveness timeout) and
-   * closes the link. Never hangs on a dead backbone.
-   */
+  /** Stops for good and closes the link. Never hangs on a dead backbone. */
   async stop(): Promise<void> {
     if (this.#state === "closed") return;
-    const wasUp = this.#state === "up";
     const link = this.#link;
-    if (wasUp) {
-      await this.#bounded(this.#parts.outbound.idle());
-    }
     this.#setState("closed");
     this.#life.abort(new BackboneUnavailableError("The broadcast was disconnected"));
     this.#lose?.(undefined);
-    if (link) await this.#bounded(link.close().catch(() => {}));
-    await this.#bounded(this.#running ?? Promise.resolve());
+    if (link) await this.bounded(link.close());
+    await this.bounded(this.#running ?? Promise.resolve());
   }
+
+  /** Waits for `promise`, at most one liveness timeout. */
+  async bounded(promise: Promise<unknown>): Promise<void> {
+    const timer = new AbortController();
+    await Promise.race([
+      promise.catch(() => {}),
+      this.#options.clock.delay(this.#options.liveness.timeout, timer.signal).catch(() => {}),
+    ]);
+    timer.abort();
+  }
+
+  #notify: (state: State, cause?: unknown) => void = () => {};
 
   async #run(onState: (state: State, cause?: unknown) => void): Promise<void> {
     const { reconnect } = this.#options;
@@ -167,8 +154,10 @@ export class Supervisor {
     }
   }
 
+  /** Opens a link and subscribes every wanted channel on it, within the connect timeout. */
   async #open(): Promise<Link> {
     const { clock, connectTimeout } = this.#options;
+    const { subscriptions } = this.#parts;
     const attempt = new AbortController();
     const stop = () => attempt.abort(this.#life.signal.reason);
     this.#life.signal.addEventListener("abort", stop, { once: true });
@@ -178,8 +167,9 @@ export class Supervisor {
     try {
       const link = await abortable(opening, attempt.signal);
       try {
-        await abortable(this.#resubscribe(link), attempt.signal);
+        await abortable(subscriptions.attach(link), attempt.signal);
       } catch (error) {
+        subscriptions.detach();
         link.close().catch(() => {});
         throw error;
       }
@@ -196,27 +186,9 @@ export class Supervisor {
     }
   }
 
-  async #resubscribe(link: Link): Promise<void> {
-    const done = new Set<string>();
-    for (;;) {
-      const todo = [...this.#parts.channels()].filter((channel) => !done.has(channel));
-      if (todo.length === 0) break;
-      await Promise.all(todo.map((channel) => link.subscribe(channel)));
-      for (const channel of todo) done.add(channel);
-    }
-    this.#subscribed = done;
-  }
-
-  /** Catches the link up with subscriptions that changed while it was being opened. */
-  #reconcile(): void {
-    const live = new Set(this.#parts.channels());
-    for (const channel of live) if (!this.#subscribed.has(channel)) this.subscribe(channel).catch(() => {});
-    for (const channel of this.#subscribed) if (!live.has(channel)) this.unsubscribe(channel);
-  }
-
   /** Runs the link until it is lost; resolves with the cause. */
   async #serve(link: Link): Promise<unknown> {
-    const { outbound, inbound } = this.#parts;
+    const { pipeline, subscriptions } = this.#parts;
     const linkLife = new AbortController();
     const stopLink = () => linkLife.abort();
     this.#life.signal.addEventListener("abort", stopLink, { once: true });
@@ -227,47 +199,40 @@ export class Supervisor {
       };
     });
     this.#link = link;
-    await this.#settling; // the previous link's pipe has let go of the inbound stage
-    const piping = link.readable.pipeTo(inbound.writable, {
-      preventClose: true,
-      preventAbort: true,
-      signal: linkLife.signal,
-    });
-    this.#settling = piping.catch(() => {});
-    piping.then(
-      () => this.#lose?.(new BackboneUnavailableError("The backbone closed the connection")),
-      (error) => this.#lose?.(error),
+    pipeline.receive(link, linkLife.signal).then(
+      () => this.lost(link, new BackboneUnavailableError("The backbone closed the connection")),
+      (error) => this.lost(link, error),
     );
     this.#setState("up");
-    this.#reconcile();
     this.#watch(link, linkLife.signal);
     this.#afterUp(link, linkLife.signal);
     const cause = await lost;
     linkLife.abort(cause);
     this.#life.signal.removeEventListener("abort", stopLink);
-    outbound.detach();
-    inbound.gap();
+    subscriptions.detach();
+    pipeline.detach();
     this.#link = undefined;
     if (!this.#life.signal.aborted) link.close().catch(() => {});
     return cause;
   }
 
   async #afterUp(link: Link, signal: AbortSignal): Promise<void> {
-    const { outbound, inbound } = this.#parts;
+    const { pipeline, subscriptions } = this.#parts;
     const { clock, resyncSettle, resyncOnReconnect } = this.#options;
-    if (inbound.inGap) {
+    const gap = pipeline.inbound.inGap;
+    if (gap) {
       try {
         await clock.delay(resyncSettle, signal);
       } catch {
         return; // lost again while settling: still the same gap
       }
     }
-    const replay = outbound.attach(link.writable);
-    if (!inbound.inGap) return;
-    if (!resyncOnReconnect) return inbound.forgive();
+    const replay = pipeline.send(link);
+    if (!gap) return;
+    if (!resyncOnReconnect) return pipeline.inbound.forgive();
     await replay;
     if (signal.aborted) return;
-    this.#parts.report.resynced(inbound.resync(this.#parts.channels()));
+    this.#parts.report.resynced(pipeline.resync(subscriptions.channels));
   }
 
   async #watch(link: Link, signal: AbortSignal): Promise<void> {
@@ -288,17 +253,9 @@ export class Supervisor {
   }
 
   #fail(error: unknown): void {
+    this.#failure = error;
     this.#setState("failed", error);
     this.#parts.report.failed(error);
-  }
-
-  async #bounded(promise: Promise<unknown>): Promise<void> {
-    const timer = new AbortController();
-    await Promise.race([
-      promise.catch(() => {}),
-      this.#options.clock.delay(this.#options.liveness.timeout, timer.signal).catch(() => {}),
-    ]);
-    timer.abort();
   }
 
   #setState(state: State, cause?: unknown): void {
@@ -308,4 +265,3 @@ export class Supervisor {
     this.#notify(state, cause);
   }
 }
-

@@ -1,5 +1,6 @@
 /** Helpers shared by the test files: reading streams with deadlines, waiting for events. */
-import type { Broadcast, Frame, State } from "../mod.ts";
+import type { Broadcast, BroadcastEventMap, ConnectorContext, Direction, EventFrame, Frame, State } from "../mod.ts";
+import { systemClock } from "../lib/clock.ts";
 
 /** Rejects if `promise` has not settled within `ms`, naming `what`. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -45,10 +46,14 @@ export function resyncs(frames: Frame[]): Frame[] {
 }
 
 /** Resolves with the event's detail the next time `broadcast` fires `type`. */
-export function nextEvent<T = unknown>(broadcast: Broadcast, type: string, ms = 5_000): Promise<T> {
+export function nextEvent<K extends keyof BroadcastEventMap>(
+  broadcast: Broadcast,
+  type: K,
+  ms = 5_000,
+): Promise<BroadcastEventMap[K]["detail"]> {
   return within(
-    new Promise<T>((resolve) => {
-      broadcast.addEventListener(type, (event) => resolve((event as CustomEvent<T>).detail), { once: true });
+    new Promise<BroadcastEventMap[K]["detail"]>((resolve) => {
+      broadcast.addEventListener(type, (event) => resolve(event.detail), { once: true });
     }),
     ms,
     `a "${type}" event`,
@@ -101,6 +106,30 @@ export function activeTimers(): number | undefined {
   const info = (globalThis as { process?: { getActiveResourcesInfo?: () => string[] } }).process
     ?.getActiveResourcesInfo?.();
   return info?.filter((name) => name === "Timeout").length;
+}
+
+/** What a `dropped` event says about a frame the backbone refused. */
+export type DroppedDetail = BroadcastEventMap["dropped"]["detail"];
+
+/** Collects the detail of every `dropped` event `broadcast` fires from now on. */
+export function droppedEvents(broadcast: Broadcast): DroppedDetail[] {
+  const details: DroppedDetail[] = [];
+  broadcast.addEventListener("dropped", (event) => details.push(event.detail));
+  return details;
+}
+
+/** A context for driving a backend's connector directly, without a Broadcast: it collects what is reported dropped. */
+export function connectorContext(settings: Record<string, unknown> = {}): {
+  context: ConnectorContext;
+  dropped: { frame: EventFrame; reason: unknown; direction: Direction }[];
+} {
+  const dropped: { frame: EventFrame; reason: unknown; direction: Direction }[] = [];
+  const context: ConnectorContext = {
+    settings,
+    clock: systemClock,
+    dropped: (frame, reason, direction) => void dropped.push({ frame, reason, direction }),
+  };
+  return { context, dropped };
 }
 
 function describe(frames: Frame[]): string {

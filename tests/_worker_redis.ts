@@ -14,7 +14,7 @@ const options = JSON.parse(process.env.STREAMCAST_OPTIONS ?? "{}");
 const say = (line: unknown) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const broadcast = await Broadcast.connect(uri, options);
-broadcast.addEventListener("statechange", (event) => say({ state: (event as CustomEvent).detail.state, at: Date.now() }));
+broadcast.addEventListener("statechange", (event) => say({ state: event.detail.state, at: Date.now() }));
 const frames = broadcast.subscribe(channel);
 await broadcast.ready();
 say({ ready: true, pid: process.pid });

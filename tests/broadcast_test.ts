@@ -75,7 +75,7 @@ describe("Broadcast", () => {
     const hub = fresh();
     const broadcast = new Broadcast(hub, { reconnect: { minDelay: 5, maxDelay: 10 }, resyncSettle: 5 });
     const states: string[] = [];
-    broadcast.addEventListener("statechange", (e) => states.push((e as CustomEvent).detail.state));
+    broadcast.addEventListener("statechange", (e) => states.push(e.detail.state));
     assert.equal(broadcast.state, "connecting");
     await broadcast.connect();
     memoryHub(new URL(hub).hostname).cut();

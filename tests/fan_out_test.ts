@@ -12,6 +12,8 @@ async function drain(reader: ReadableStreamDefaultReader<Frame>, count: number):
   return frames;
 }
 
+const macrotask = () => new Promise((resolve) => setTimeout(resolve, 1));
+
 describe("FanOut", () => {
   it("delivers each frame to every subscriber of its channel and no other", async () => {
     const fanOut = new FanOut();
@@ -54,34 +56,51 @@ describe("FanOut", () => {
     assert.equal(fanOut.size, 0);
   });
 
-  it("a slow subscriber's full queue is dropped and replaced by one overflow resync, others unaffected", async () => {
+  it("a subscriber still lagging beyond its bound once the tick is over loses its backlog to one overflow resync", async () => {
     const overflows: number[] = [];
     const fanOut = new FanOut({ highWaterMark: 4, onOverflow: (_, n) => overflows.push(n) });
-    const fast = fanOut.subscribe("a", { highWaterMark: 100 }).getReader();
+    const fast = fanOut.subscribe("a", { highWaterMark: 4 }).getReader();
     const slow = fanOut.subscribe("a").getReader();
     for (let i = 0; i < 10; i++) fanOut.deliver([event("a", `${i}`)]);
-    assert.equal((await drain(fast, 10)).length, 10);
-    const frames = await drain(slow, 2);
+    assert.equal((await drain(fast, 10)).length, 10, "the reader that keeps up gets all ten");
+    await macrotask();
+    assert.deepEqual(overflows, [10]);
+    for (let i = 10; i < 13; i++) fanOut.deliver([event("a", `${i}`)]);
+    await macrotask();
+    const frames = await drain(slow, 4);
     assert.deepEqual(frames[0], { type: "resync", channel: "a", reason: "overflow" });
-    // 0..3 fill the queue; 4 drops them; 4..6 fill it behind the resync; 7 drops those three.
-    assert.deepEqual(overflows, [4, 3]);
-    assert.equal(fanOut.stats.dropped, 7);
-    assert.equal(fanOut.stats.resyncs, 1, "one resync even after two overflows");
-    assert.deepEqual(frames[1], event("a", "7"));
+    assert.deepEqual(frames.slice(1), [event("a", "10"), event("a", "11"), event("a", "12")], "within the bound: kept");
+    assert.equal(fanOut.stats.dropped, 10);
+    assert.equal(fanOut.stats.resyncs, 1);
   });
 
-  it("never queues more than a subscriber's high-water mark, however much arrives", async () => {
+  it("a reader that keeps up never overflows, however large one batch is", async () => {
     const fanOut = new FanOut({ highWaterMark: 10 });
     const reader = fanOut.subscribe("a").getReader();
-    for (let i = 0; i < 10_000; i++) fanOut.deliver([event("a", `${i}`)]);
+    const batch = Array.from({ length: 10_000 }, (_, i) => event("a", `${i}`));
+    fanOut.deliver(batch);
+    fanOut.deliver(batch.slice(0, 5_000));
+    const frames = await drain(reader, 15_000);
+    assert.equal(frames.every((frame) => frame.type === "event"), true);
+    await macrotask();
+    assert.equal(fanOut.stats.dropped, 0);
+  });
+
+  it("a reader that does not read holds at most its bound plus one tick's worth", async () => {
+    const fanOut = new FanOut({ highWaterMark: 10 });
+    const reader = fanOut.subscribe("a").getReader();
+    for (let tick = 0; tick < 50; tick++) {
+      fanOut.deliver(Array.from({ length: 20 }, (_, i) => event("a", `${tick}:${i}`)));
+      await macrotask();
+    }
     const frames: Frame[] = [];
     for (;;) {
       const result = await Promise.race([reader.read(), settle().then(() => undefined)]);
       if (result === undefined) break;
       frames.push(result.value!);
     }
-    assert.equal(frames.length <= 11, true, `${frames.length} frames queued`);
-    assert.equal(frames[0].type, "resync");
+    assert.deepEqual(frames, [{ type: "resync", channel: "a", reason: "overflow" }], "every tick's backlog was dropped");
+    assert.equal(fanOut.stats.dropped, 1_000);
   });
 
   it("a reconnect resync queued behind unread events is not doubled", async () => {

@@ -28,6 +28,7 @@ import { kafkaAdmin, sharedBroker, TestBroker, topicMembers } from "./_kafka.ts"
 import { TcpProxy } from "./_proxy.ts";
 import {
   dedupe,
+  type DroppedDetail,
   eventually,
   events,
   reachState,
@@ -327,13 +328,13 @@ describe("kafka:// on the shared broker", () => {
   });
 
   it("a message over maxMessageBytes is refused at publish; one the broker refuses is dropped and reported, and the link stays up", async () => {
-    const dropped: { size: number; error: unknown }[] = [];
-    const onDropped = (frame: { message: string }, error: unknown) => dropped.push({ size: frame.message.length, error });
+    const dropped: DroppedDetail[] = [];
     // 1,600,000 UTF-8 bytes: over our limit in the first case, over the broker's 1 MiB in the second.
     const huge = "é".repeat(800_000);
     for (const maxMessageBytes of [1_000_000, 5_000_000]) {
       const channel = uniqueChannel("large");
-      const [b] = await connect(1, { backendOptions: { maxMessageBytes, onDropped } });
+      const [b] = await connect(1, { backendOptions: { maxMessageBytes } });
+      b.addEventListener("dropped", (event) => dropped.push((event as CustomEvent<DroppedDetail>).detail));
       const reader = b.subscribe(channel).getReader();
       await b.ready();
       await b.publish(channel, "before");
@@ -348,9 +349,13 @@ describe("kafka:// on the shared broker", () => {
       await b.publish(channel, "after");
       assert.deepEqual(events(await readEvents(reader, 2, 10_000)), ["before", "after"]);
       assert.equal(b.stats.reconnects, 0);
+      assert.equal(b.stats.dropped, dropped.length);
     }
     assert.equal(dropped.length, 1, "only what the broker refused is dropped");
-    assert.match(String(dropped[0].error), /larger than the max message size/);
+    const [{ channel, frame, source, direction }] = dropped;
+    assert.deepEqual([frame.channel, source, direction], [channel, "backbone", "outbound"]);
+    assert.match(channel, /^large-/);
+    assert.match(String(dropped[0].reason), /larger than the max message size/);
   });
 
   it("a channel Kafka cannot use as a topic is refused with the rule", async () => {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BackboneUnavailableError } from "../mod.ts";
-import { abortable, watchLiveness } from "../lib/liveness.ts";
+import { abortable } from "../lib/abortable.ts";
+import { watchLiveness } from "../lib/liveness.ts";
 import { ManualClock } from "./_clock.ts";
 
 describe("watchLiveness", () => {

@@ -11,11 +11,24 @@ import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { AuthenticationError, Broadcast, type BroadcastOptions, ConfigError, type Frame } from "../mod.ts";
+import { AuthenticationError, Broadcast, type BroadcastOptions, ConfigError } from "../mod.ts";
+import { postgresBackend } from "../backends/postgres.ts";
+import { eventFrame } from "../lib/frame.ts";
 import { runConformance } from "./_conformance.ts";
 import { admin, Cluster, psql, psqlListener, SERVER, SERVER_URI, sessions, sized, terminate } from "./_postgres.ts";
 import { TcpProxy } from "./_proxy.ts";
-import { dedupe, events, readEvents, readUntil, resyncs, sleep, uniqueChannel, within } from "./_support.ts";
+import {
+  connectorContext,
+  dedupe,
+  droppedEvents,
+  events,
+  readEvents,
+  readUntil,
+  resyncs,
+  sleep,
+  uniqueChannel,
+  within,
+} from "./_support.ts";
 
 const unhandled: unknown[] = [];
 process.on("unhandledRejection", (error) => void unhandled.push(error));
@@ -310,10 +323,8 @@ describe("postgres:// payloads and channel names", () => {
 
   it("a batch keeps repeats (Postgres collapses them within one transaction) and drops only what text cannot hold", async () => {
     const channel = uniqueChannel("repeats");
-    const dropped: string[] = [];
-    const b = await Broadcast.connect(SERVER_URI, options("repeats", {
-      backendOptions: { onDropped: (frame: Frame & { message: string }) => dropped.push(frame.message) },
-    }));
+    const b = await Broadcast.connect(SERVER_URI, options("repeats"));
+    const dropped = droppedEvents(b);
     try {
       const reader = group[1].subscribe(channel).getReader();
       await group[1].ready();
@@ -321,9 +332,40 @@ describe("postgres:// payloads and channel names", () => {
       await Promise.all(sent.map((message) => b.publish(channel, message)));
       const got = events(await readEvents(reader, 7));
       assert.deepEqual(got, ["same", "same", "other", "same", "lone \uFFFD surrogate", "last", "last"]);
-      assert.deepEqual(dropped, ["nul\0inside"]);
+      assert.deepEqual(dropped.map(({ channel, source, direction }) => [channel, source, direction]), [[channel, "backbone", "outbound"]]);
+      assert.match(String(dropped[0].reason), /U\+0000/);
+      assert.equal(b.stats.dropped, 1);
     } finally {
       await b.disconnect();
+    }
+  });
+
+  it("a message the database encoding cannot hold, or U+0000, reaches the connector's context as outbound, and the link write resolves", async () => {
+    const sql = admin();
+    const database = `streamcast_latin1_${process.pid}`;
+    await sql.unsafe(`create database ${database} encoding 'LATIN1' lc_collate 'C' lc_ctype 'C' template template0`);
+    const { context, dropped } = connectorContext({ applicationName: appName("latin1") });
+    const connector = postgresBackend(new URL(`postgres://${SERVER.user}@${SERVER.host}:${SERVER.port}/${database}`), context);
+    const link = await connector.open(AbortSignal.timeout(5_000));
+    try {
+      const channel = uniqueChannel("latin1");
+      await link.subscribe(channel);
+      const batch = ["café", "emoji 😀", "nul\0inside", "last"].map((message) => eventFrame(channel, message));
+      await within(link.writable.getWriter().write(batch), 5_000, "the write to resolve");
+      assert.deepEqual(dropped.map(({ frame, direction }) => [frame, direction]), [[batch[2], "outbound"], [batch[1], "outbound"]]);
+      assert.match(String(dropped[1].reason), /has no equivalent in encoding "LATIN1"/);
+      const reader = link.readable.getReader();
+      const received: string[] = [];
+      while (received.length < 2) {
+        const { value = [] } = await within(reader.read(), 5_000, "the messages the server took");
+        received.push(...value.map((frame) => frame.message));
+      }
+      assert.deepEqual(received.sort(), ["café", "last"], "the rest of the batch (resent one by one, order not kept)");
+    } finally {
+      await link.close();
+      await connector.close?.();
+      await sql.unsafe(`drop database ${database} with (force)`);
+      await sql.end();
     }
   });
 

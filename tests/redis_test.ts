@@ -11,10 +11,24 @@ import { after, before, describe, it } from "node:test";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { AuthenticationError, Broadcast, type BroadcastOptions, ConfigError, type Frame, GiveUpError } from "../mod.ts";
+import { redis } from "../backends/redis.ts";
+import { eventFrame } from "../lib/frame.ts";
 import { runConformance } from "./_conformance.ts";
 import { TcpProxy } from "./_proxy.ts";
 import { admin, type Admin, lineReader, makeCertificates, RedisServer, redisCli, redisCliSubscriber } from "./_redis.ts";
-import { dedupe, eventually, events, nextEvent, readUntil, resyncs, sleep, uniqueChannel, within } from "./_support.ts";
+import {
+  connectorContext,
+  dedupe,
+  droppedEvents,
+  eventually,
+  events,
+  nextEvent,
+  readUntil,
+  resyncs,
+  sleep,
+  uniqueChannel,
+  within,
+} from "./_support.ts";
 
 const REDIS = { host: "127.0.0.1", port: 6379 };
 
@@ -270,9 +284,8 @@ describe("redis:// wire format, credentials and TLS", () => {
     });
 
     it("a broadcast Redis refuses (an ACL without the channel) is dropped and reported, not retried forever", async () => {
-      const dropped: { channel: string; error: unknown }[] = [];
-      const onDropped = (frame: { channel: string }, error: unknown) => dropped.push({ channel: frame.channel, error });
-      await using b = await Broadcast.connect(`redis://narrow:narrow-s3cret@127.0.0.1:${server.port}`, { ...OUTAGE, backendOptions: { onDropped } });
+      await using b = await Broadcast.connect(`redis://narrow:narrow-s3cret@127.0.0.1:${server.port}`, OUTAGE);
+      const dropped = droppedEvents(b);
       const channel = uniqueChannel("allowed");
       const reader = b.subscribe(channel).getReader();
       await b.ready();
@@ -280,14 +293,46 @@ describe("redis:// wire format, credentials and TLS", () => {
       await b.publish(channel, "fine");
       assert.deepEqual(events(await readUntil(reader, (f) => events(f).length > 0)), ["fine"]);
       assert.equal(dropped.length, 1);
-      assert.equal(dropped[0].channel, "forbidden");
-      assert.match(String((dropped[0].error as Error).message), /^NOPERM/);
+      assert.deepEqual({ ...dropped[0], reason: undefined, frame: undefined }, {
+        channel: "forbidden",
+        frame: undefined,
+        source: "backbone",
+        direction: "outbound",
+        reason: undefined,
+      });
+      assert.match(String((dropped[0].reason as Error).message), /^NOPERM/);
+      assert.equal(b.stats.dropped, 1);
       assert.equal(b.stats.reconnects, 0, "the link was not dropped for it");
+    });
+
+    it("a PUBLISH refused with NOPERM reaches the connector's context as outbound, and the link write resolves", async () => {
+      const { context, dropped } = connectorContext();
+      const connector = redis(new URL(`redis://narrow:narrow-s3cret@127.0.0.1:${server.port}`), context);
+      const link = await connector.open(AbortSignal.timeout(5_000));
+      try {
+        const channel = uniqueChannel("allowed");
+        await link.subscribe(channel);
+        const writer = link.writable.getWriter();
+        const batch = [eventFrame(channel, "first"), eventFrame("forbidden", "refused"), eventFrame(channel, "last")];
+        await within(writer.write(batch), 5_000, "the write to resolve");
+        assert.deepEqual(dropped.map(({ frame, direction }) => [frame, direction]), [[batch[1], "outbound"]]);
+        assert.match(String((dropped[0].reason as Error).message), /^NOPERM/);
+        const reader = link.readable.getReader();
+        const received: string[] = [];
+        while (received.length < 2) {
+          const { value = [] } = await within(reader.read(), 5_000, "the allowed messages");
+          received.push(...value.map((frame) => frame.message));
+        }
+        assert.deepEqual(received, ["first", "last"]);
+      } finally {
+        await link.close();
+        await connector.close?.();
+      }
     });
 
     it("a SUBSCRIBE Redis refuses fails the broadcast with AuthenticationError", async () => {
       const b = await Broadcast.connect(`redis://narrow:narrow-s3cret@127.0.0.1:${server.port}`, OUTAGE);
-      const giveup = nextEvent<{ error: unknown }>(b, "giveup", 5_000);
+      const giveup = nextEvent(b, "giveup", 5_000);
       const reader = b.subscribe("forbidden").getReader();
       const { error } = await giveup;
       assert.ok(error instanceof AuthenticationError, String(error));

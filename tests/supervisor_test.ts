@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { memoryHub } from "../backends/memory.ts";
 import { AuthenticationError, BackboneUnavailableError, type Frame, GiveUpError, type Link } from "../mod.ts";
-import { ReplayBufferStream } from "../lib/replay_buffer_stream.ts";
-import { ResyncStream } from "../lib/resync_stream.ts";
+import { Pipeline } from "../lib/pipeline.ts";
+import { Subscriptions } from "../lib/subscriptions.ts";
 import { type State, Supervisor, type SupervisorOptions } from "../lib/supervisor.ts";
 import { ManualClock, settle } from "./_clock.ts";
 
@@ -13,15 +13,22 @@ const CONNECT_TIMEOUT = 99_999; // distinct, so backoff delays can be told apart
 function harness(options: Partial<SupervisorOptions> = {}) {
   const clock = new ManualClock();
   const hub = memoryHub(`supervisor-${Math.random()}`);
-  const channels = new Set<string>(["news"]);
   const log = { states: [] as State[], attempts: [] as unknown[], resyncs: 0, failed: undefined as unknown };
   let failures: unknown[] = [];
   let holdSubscribe: Promise<void> | undefined;
-  const inbound = new ResyncStream();
-  const outbound = new ReplayBufferStream();
+  const subscriptions = new Subscriptions({ onError: (link, error) => supervisor.lost(link, error) });
+  const pipeline: Pipeline = new Pipeline({
+    replayBufferSize: 100,
+    subscriberBuffer: 100,
+    onWriteError: (error) => supervisor.lostCurrent(error),
+    onReplayOverflow: () => {},
+    onFirstSubscriber: (channel) => subscriptions.want(channel),
+    onLastSubscriber: (channel) => subscriptions.unwant(channel),
+    onSubscriberOverflow: () => {},
+  });
   const frames: Frame[] = [];
-  inbound.readable.pipeTo(new WritableStream({ write: (batch) => void frames.push(...batch) }));
-  const supervisor = new Supervisor({
+  pipeline.subscribe("news").pipeTo(new WritableStream({ write: (frame) => void frames.push(frame) })).catch(() => {});
+  const supervisor: Supervisor = new Supervisor({
     reconnect: { enabled: true, maxRetries: 0, minDelay: 100, maxDelay: 1_000 },
     liveness: { interval: 0, timeout: 50 },
     resyncOnReconnect: true,
@@ -41,9 +48,8 @@ function harness(options: Partial<SupervisorOptions> = {}) {
       };
       return link;
     },
-    outbound,
-    inbound,
-    channels: () => channels,
+    pipeline,
+    subscriptions,
     report: {
       state: (state) => log.states.push(state),
       attemptFailed: (error) => log.attempts.push(error),
@@ -58,7 +64,7 @@ function harness(options: Partial<SupervisorOptions> = {}) {
     supervisor,
     log,
     frames,
-    outbound,
+    pipeline,
     backoffs,
     failNext: (...errors: unknown[]) => failures = errors,
     hold(): () => void {
@@ -150,14 +156,14 @@ describe("Supervisor", () => {
     const h = harness();
     await h.supervisor.start();
     h.hub.cut();
-    await h.outbound.publish({ type: "event", channel: "news", message: "kept" });
+    await h.pipeline.publish({ type: "event", channel: "news", message: "kept" });
     h.hub.restore();
     await h.clock.advance(100);
     assert.equal(h.supervisor.state, "up");
-    assert.equal(h.outbound.buffered, 1);
+    assert.equal(h.pipeline.outbound.buffered, 1);
     await h.clock.advance(300);
-    assert.equal(h.outbound.buffered, 0);
-    assert.equal(h.outbound.stats.replayed, 1);
+    assert.equal(h.pipeline.outbound.buffered, 0);
+    assert.equal(h.pipeline.sink.stats.replayed, 1);
     await h.supervisor.stop();
   });
 

@@ -1,0 +1,26 @@
+import type { EventFrame } from "./frame.ts";
+import type { Direction } from "./link.ts";
+import type { State } from "./supervisor.ts";
+
+/**
+ * The events a Broadcast fires, by type, each a `CustomEvent` whose `detail`
+ * is typed here, so that listeners need no casts:
+ *
+ * ```ts ignore
+ * broadcast.addEventListener("resync", (event) => console.log(event.detail.channels));
+ * ```
+ */
+export interface BroadcastEventMap {
+  /** The connection moved to another state; `cause` says why it went down or failed. */
+  statechange: CustomEvent<{ state: State; cause?: unknown }>;
+  /** A connection attempt failed; the broadcast carries on (unless it gives up). */
+  error: CustomEvent<{ error: unknown; attempt: number }>;
+  /** A gap was closed: `channels` resync frames went to subscribers. */
+  resync: CustomEvent<{ channels: number; reason: "reconnect" }>;
+  /** A full replay buffer dropped its oldest broadcast, or a lagging subscriber its backlog. */
+  overflow: CustomEvent<{ channel: string; dropped: number; source: "replay" | "subscriber" }>;
+  /** The backbone refused a broadcast for good, or a message arrived that cannot be delivered. */
+  dropped: CustomEvent<{ channel: string; frame: EventFrame; reason: unknown; direction: Direction; source: "backbone" }>;
+  /** `maxRetries` consecutive attempts failed: subscriber streams error, publishes reject. */
+  giveup: CustomEvent<{ error: unknown }>;
+}
