@@ -7,6 +7,7 @@
  */
 import postgres from "postgres";
 import { AuthenticationError, BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
+import { errorMessage } from "../lib/error_message.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 
 /** SQLSTATE of a server error, if it is one. */
@@ -32,7 +33,7 @@ export function isPermanent(error: unknown): boolean {
 export function connectError(uri: URL, error: unknown): Error {
   const code = sqlState(error);
   const masked = maskUri(uri);
-  const detail = (error as Error)?.message ?? String(error);
+  const detail = errorMessage(error);
   // 28P01 wrong password, 28000 unknown role or no pg_hba.conf entry, 42501 no CONNECT privilege.
   if (code === "28P01" || code === "28000" || code === "42501") {
     return new AuthenticationError(`Postgres refused the credentials of ${masked}: ${detail}`, { cause: error });
@@ -52,6 +53,6 @@ export function connectError(uri: URL, error: unknown): Error {
 /** The error a link reports when it is lost. */
 export function lostError(uri: URL, cause: unknown): BackboneUnavailableError {
   if (cause instanceof BackboneUnavailableError) return cause;
-  const detail = (cause as Error)?.message ?? String(cause);
+  const detail = errorMessage(cause);
   return new BackboneUnavailableError(`Lost the Postgres connection to ${maskUri(uri)}: ${detail}`, { cause });
 }

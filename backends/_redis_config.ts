@@ -9,6 +9,7 @@ import type { ConnectionOptions } from "node:tls";
 import { ErrorReply } from "redis";
 import * as v from "valibot";
 import { AuthenticationError, BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
+import { errorMessage } from "../lib/error_message.ts";
 import { toConfigIssues } from "../lib/options.ts";
 
 /** What `BroadcastOptions.backendOptions` may hold for `redis://` and `rediss://`. */
@@ -88,7 +89,7 @@ const REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|without any passw
 
 /** What a failed connection attempt means: rejected credentials are fatal, the rest retried. */
 export function connectError(where: string, error: unknown): Error {
-  const message = (error as Error | undefined)?.message ?? String(error);
+  const message = errorMessage(error);
   if (REFUSED.test(message)) {
     return new AuthenticationError(`Redis at ${where} refused the credentials: ${message}`, { cause: error });
   }

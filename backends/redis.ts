@@ -21,6 +21,7 @@
  */
 import { createClient } from "redis";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
+import { errorMessage } from "../lib/error_message.ts";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
@@ -174,7 +175,7 @@ class RedisLink implements Link {
 
   #lost(role: string, cause: unknown): void {
     if (this.#error) return;
-    const reason = (cause as Error | undefined)?.message ?? String(cause);
+    const reason = errorMessage(cause);
     const error = new BackboneUnavailableError(`Lost the ${role} connection to ${this.#where}: ${reason}`, { cause });
     this.#error = error;
     this.#pending = [];

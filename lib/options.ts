@@ -30,7 +30,7 @@ export interface BroadcastOptions {
     /** How long a probe may go unanswered. @default {3000} */
     timeout?: number;
   };
-  /** Events queued per subscriber before its backlog is dropped. @default {1000} */
+  /** How far a subscriber may lag, in events, once a tick is over, before its backlog is dropped. @default {1000} */
   subscriberBuffer?: number;
   /** How long one connection attempt (connect and re-subscribe) may take. @default {10000} */
   connectTimeout?: number;

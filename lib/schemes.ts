@@ -1,3 +1,4 @@
+import { errorMessage } from "./error_message.ts";
 import { kafkaRules } from "../backends/_kafka_rules.ts";
 import { memoryRules } from "../backends/_memory_rules.ts";
 import { postgresRules } from "../backends/_postgres_rules.ts";
@@ -126,7 +127,7 @@ export async function loadBackend(url: URL): Promise<Backend> {
     const needs = driver ? ` (it needs the "${driver}" package installed)` : "";
     throw new UnsupportedBackendError(
       url.protocol,
-      `Could not load the ${url.protocol}// backend${needs}: ${(cause as Error)?.message ?? cause}`,
+      `Could not load the ${url.protocol}// backend${needs}: ${errorMessage(cause)}`,
       { cause },
     );
   }

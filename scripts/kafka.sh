@@ -132,7 +132,9 @@ certificate() {
 format() {
   [ -f "$dir/data/meta.properties" ] && return 0
   local id
-  id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  # A cluster id is 16 random bytes, base64url; one that starts with '-' reads as an option.
+  id=-
+  while [[ $id == -* ]]; do id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'); done
   java -Xmx256m -cp "$LIBS/*" -Dlog4j.configuration="file:$ROOT/scripts/kafka/log4j.properties" \
     kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" \
     --add-scram 'SCRAM-SHA-256=[name=streamcast,password=streamcast-secret]' \
