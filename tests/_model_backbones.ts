@@ -1,0 +1,197 @@
+/**
+ * The backbones the model-based test runs on, each opened once for many runs,
+ * with the means to break the path to it: the memory hub's control surface;
+ * for the network backbones a TCP proxy of the test's own (cut, stall,
+ * restore) and server-side kills of the test's own connections only.
+ */
+import process from "node:process";
+import type { Backend, BroadcastOptions, Link } from "../mod.ts";
+import { memoryHub } from "../backends/memory.ts";
+import { FAST } from "./_conformance.ts";
+import type { ModelBackbone } from "./_model.ts";
+import { TcpProxy } from "./_proxy.ts";
+import { sleep } from "./_support.ts";
+
+export type BackboneKind = "memory" | "redis" | "postgres" | "kafka";
+export const KINDS: BackboneKind[] = ["memory", "redis", "postgres", "kafka"];
+
+export function openBackbone(kind: BackboneKind): Promise<ModelBackbone> {
+  return { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone }[kind]();
+}
+
+const NETWORK: BroadcastOptions = { ...FAST, resyncSettle: 100 };
+const tag = () => `${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+
+/**
+ * The memory hub, through a backend (the public `backend` option) whose open
+ * links can be made slow, like a congested connection: every later answer
+ * (subscribe, unsubscribe, ping) comes 500 ms late, so the liveness probe
+ * gives up on the link, and an answer may arrive after the next link is up.
+ */
+function memoryBackbone(): Promise<ModelBackbone> {
+  const name = `model-${tag()}`;
+  const hub = memoryHub(name);
+  let open: { slow: boolean }[] = [];
+  const backend: Backend = () => ({
+    open: async () => {
+      const pace = { slow: false };
+      open.push(pace);
+      return slowAnswers(await hub.connect(), pace);
+    },
+  });
+  return Promise.resolve({
+    name: "memory://",
+    limits: { bound: 3_000, latency: 1_000, detection: 1_500 },
+    waits: [0, 10, 50, 150, 400],
+    can: { kill: false, killSubscribers: false, restart: false, slow: true },
+    run: async () => {
+      open = [];
+      return {
+        uri: `memory://${name}`,
+        options: () => ({ ...FAST, backend }),
+        cut: async () => hub.cut(),
+        stall: async () => hub.stall(),
+        restore: async () => hub.restore(),
+        slow: async () => open.forEach((pace) => pace.slow = true),
+        release: async () => hub.restore(),
+      };
+    },
+    close: async () => hub.restore(),
+  });
+}
+
+/** `link`, its answers 500 ms late once `pace` is slow; a request takes effect at once, in order. */
+function slowAnswers(link: Link, pace: { slow: boolean }): Link {
+  const late = (request: () => Promise<void>) => {
+    const answer = request();
+    if (!pace.slow) return answer;
+    answer.catch(() => {}); // handled once the answer is due
+    return sleep(500).then(() => answer);
+  };
+  return {
+    readable: link.readable,
+    writable: link.writable,
+    subscribe: (channel) => late(() => link.subscribe(channel)),
+    unsubscribe: (channel) => late(() => link.unsubscribe(channel)),
+    ping: () => late(() => link.ping()),
+    close: () => link.close(),
+  };
+}
+
+/** A redis-server of our own (others use the shared one), behind our proxy, so kills and restarts touch nobody else. */
+async function redisBackbone(): Promise<ModelBackbone> {
+  const { admin, RedisServer } = await import("./_redis.ts");
+  const server = await RedisServer.start();
+  const proxy = new TcpProxy({ port: server.port });
+  const port = await proxy.start();
+  let direct = await admin(server.port);
+  const prefix = `model-${tag()}`;
+  let runs = 0;
+  return {
+    name: "redis://",
+    limits: { bound: 10_000, latency: 3_000, detection: 3_000 },
+    waits: [0, 20, 100, 300, 700],
+    can: { kill: true, killSubscribers: true, restart: true, slow: false },
+    run: async () => {
+      const run = runs++;
+      const name = (i: number) => `${prefix}-${run}-b${i}`;
+      return {
+        uri: `redis://127.0.0.1:${port}`,
+        options: (i) => ({ ...NETWORK, backendOptions: { clientName: name(i) } }),
+        cut: () => proxy.cut(),
+        stall: () => proxy.stall(),
+        restore: () => proxy.restore(),
+        kill: async (i) => void await direct.kill(`${name(i)}:`),
+        killSubscribers: async () => void await direct.send(["CLIENT", "KILL", "TYPE", "pubsub"]),
+        restart: async () => {
+          await direct.close();
+          await server.kill();
+          await server.restart();
+          direct = await admin(server.port);
+        },
+        release: async () => {
+          await proxy.restore();
+          if (!server.running) {
+            await server.restart();
+            direct = await admin(server.port);
+          }
+        },
+      };
+    },
+    close: async () => {
+      await direct.close();
+      await proxy.stop();
+      await server.kill();
+    },
+  };
+}
+
+/**
+ * The machine's Postgres through our proxy; kills terminate only this run's
+ * sessions (by application_name). No restart: a cluster of our own takes
+ * seconds to stop and start, too slow for a command among tens.
+ */
+async function postgresBackbone(): Promise<ModelBackbone> {
+  const { admin, SERVER, terminate } = await import("./_postgres.ts");
+  const proxy = new TcpProxy({ host: SERVER.host, port: SERVER.port });
+  const port = await proxy.start();
+  const sql = admin();
+  await sql`select 1`; // connected now: its timers exist before any run counts timers
+  const prefix = `sc-model-${tag()}`;
+  let runs = 0;
+  return {
+    name: "postgres://",
+    limits: { bound: 10_000, latency: 3_000, detection: 3_000 },
+    waits: [0, 20, 100, 300, 700],
+    can: { kill: true, killSubscribers: false, restart: false, slow: false },
+    run: async () => {
+      const run = runs++;
+      const name = (i: number) => `${prefix}-${run}-b${i}`;
+      return {
+        uri: `postgres://${SERVER.user}@127.0.0.1:${port}/${SERVER.database}`,
+        options: (i) => ({ ...NETWORK, backendOptions: { applicationName: name(i) } }),
+        cut: () => proxy.cut(),
+        stall: () => proxy.stall(),
+        restore: () => proxy.restore(),
+        kill: async (i) => void await terminate(sql, name(i)),
+        release: () => proxy.restore(),
+      };
+    },
+    close: async () => {
+      await proxy.stop();
+      await sql.end();
+    },
+  };
+}
+
+/**
+ * A broker of our own that advertises our proxy, so every client connection
+ * can be cut. No kill (Kafka has no per-client kill) and no restart (a broker
+ * takes about ten seconds to start).
+ */
+async function kafkaBackbone(): Promise<ModelBackbone> {
+  const { TestBroker } = await import("./_kafka.ts");
+  let proxy!: TcpProxy;
+  const broker = await TestBroker.create(async (port) => {
+    proxy = new TcpProxy({ port });
+    return await proxy.start();
+  });
+  return {
+    name: "kafka://",
+    limits: { bound: 15_000, latency: 8_000, detection: 3_000 },
+    waits: [0, 100, 300, 1_000],
+    can: { kill: false, killSubscribers: false, restart: false, slow: false },
+    run: async () => ({
+      uri: `kafka://127.0.0.1:${proxy.port}`,
+      options: () => ({ ...NETWORK, connectTimeout: 5_000, resyncSettle: 200 }),
+      cut: () => proxy.cut(),
+      stall: () => proxy.stall(),
+      restore: () => proxy.restore(),
+      release: () => proxy.restore(),
+    }),
+    close: async () => {
+      await proxy.stop();
+      await broker.remove();
+    },
+  };
+}
