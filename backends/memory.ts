@@ -12,6 +12,7 @@
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Link } from "../lib/link.ts";
+import { TickBatcher } from "../lib/tick_batcher.ts";
 
 /** Builds a connector whose links go to the in-process hub named by the URI's host. */
 export const memory: Backend = (uri) => {
@@ -128,12 +129,18 @@ class MemoryLink implements Link {
   readonly writable: WritableStream<EventFrame[]>;
   readonly channels = new Set<string>();
   stalled = false;
+  readonly hub: Hub;
   #controller!: ReadableStreamDefaultController<EventFrame[]>;
-  #pending: EventFrame[] = [];
-  #flushQueued = false;
+  readonly #batcher = new TickBatcher<EventFrame[]>({
+    create: () => [],
+    flush: (batch) => {
+      if (!this.#error && !this.stalled) this.#controller.enqueue(batch);
+    },
+  });
   #error: Error | undefined;
 
-  constructor(readonly hub: Hub) {
+  constructor(hub: Hub) {
+    this.hub = hub;
     this.readable = new ReadableStream({
       start: (controller) => {
         this.#controller = controller;
@@ -147,15 +154,7 @@ class MemoryLink implements Link {
 
   receive(frame: EventFrame): void {
     if (this.stalled || this.#error) return;
-    this.#pending.push(frame);
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => {
-      this.#flushQueued = false;
-      const batch = this.#pending;
-      this.#pending = [];
-      if (!this.#error && !this.stalled) this.#controller.enqueue(batch);
-    });
+    this.#batcher.current().push(frame);
   }
 
   subscribe(channel: string): Promise<void> {

@@ -24,6 +24,7 @@ import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts"
 import { errorMessage } from "../lib/error_message.ts";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
+import { TickBatcher } from "../lib/tick_batcher.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { connectError, redisConfig, refusedForGood } from "./_redis_config.ts";
 
@@ -76,24 +77,20 @@ class RedisLink implements Link {
   readonly #publisher: Client;
   readonly #dropped: (frame: EventFrame, reason: unknown) => void;
   #controller!: ReadableStreamDefaultController<EventFrame[]>;
-  #pending: EventFrame[] = [];
-  #flushQueued = false;
+  // One batch per socket read.
+  readonly #batcher = new TickBatcher<EventFrame[]>({
+    create: () => [],
+    flush: (batch) => {
+      if (!this.#error) this.#controller.enqueue(batch);
+    },
+  });
   #error: Error | undefined;
   #onLost!: (cause: unknown) => void;
   /** Rejects with the original cause when either connection is lost or errors. */
   readonly lost = new Promise<never>((_, reject) => this.#onLost = reject);
   readonly #receive = (message: string, channel: string): void => {
     if (this.#error) return;
-    this.#pending.push({ type: "event", channel, message });
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(this.#flush); // one batch per socket read
-  };
-  readonly #flush = (): void => {
-    this.#flushQueued = false;
-    const batch = this.#pending;
-    this.#pending = [];
-    if (!this.#error && batch.length > 0) this.#controller.enqueue(batch);
+    this.#batcher.current().push({ type: "event", channel, message });
   };
 
   constructor(where: string, subscriber: Client, publisher: Client, dropped: (frame: EventFrame, reason: unknown) => void) {
@@ -178,7 +175,6 @@ class RedisLink implements Link {
     const reason = errorMessage(cause);
     const error = new BackboneUnavailableError(`Lost the ${role} connection to ${this.#where}: ${reason}`, { cause });
     this.#error = error;
-    this.#pending = [];
     this.#onLost(cause);
     this.#controller.error(error);
     // The other connection goes too, so that every pending command settles now.

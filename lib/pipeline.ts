@@ -44,14 +44,22 @@ export class Pipeline {
   readonly sink: LinkSink;
   readonly inbound: ResyncStream = new ResyncStream();
   readonly fanOut: FanOut;
+  readonly #outbound: WritableStreamDefaultWriter<OutboundBatch>;
   /** Settles once everything published has been delivered to a link or handed back. */
   readonly #sent: Promise<void>;
   /** Settles once the last link's readable has let go of the inbound stage. */
   #released: Promise<void> = Promise.resolve();
 
   constructor(options: PipelineOptions) {
-    this.batcher = new TickBatcher({ create: () => outboundBatch(), hold: options.hold });
     this.outbound = new ReplayBufferStream({ capacity: options.replayBufferSize, onOverflow: options.onReplayOverflow });
+    const outbound = this.outbound.writable.getWriter();
+    this.#outbound = outbound;
+    this.batcher = new TickBatcher({
+      create: () => outboundBatch(),
+      // Written straight into the stage: its transform runs at once, no pipe in between.
+      flush: (batch) => void outbound.write(batch).catch(() => {}),
+      hold: options.hold,
+    });
     this.sink = new LinkSink({ giveBack: (batch) => this.outbound.giveBack(batch), onError: options.onWriteError });
     this.fanOut = new FanOut({
       highWaterMark: options.subscriberBuffer,
@@ -59,7 +67,7 @@ export class Pipeline {
       onLastSubscriber: options.onLastSubscriber,
       onOverflow: options.onSubscriberOverflow,
     });
-    this.#sent = this.batcher.readable.pipeThrough(this.outbound).pipeTo(this.sink);
+    this.#sent = this.outbound.readable.pipeTo(this.sink);
     this.#sent.catch(() => {});
     this.inbound.readable.pipeTo(this.fanOut.writable).catch(() => {});
   }
@@ -114,9 +122,10 @@ export class Pipeline {
    * the link or handed back to the buffer (bounded by the caller: a dead link
    * holds its batches until detached).
    */
-  end(): Promise<void> {
-    this.batcher.close();
-    return this.#sent;
+  async end(): Promise<void> {
+    await this.batcher.close();
+    this.#outbound.close().catch(() => {});
+    await this.#sent;
   }
 
   /** Empties the buffer for good: every broadcast not sent, oldest first. */

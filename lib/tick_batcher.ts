@@ -2,6 +2,8 @@
 export interface TickBatcherOptions<B> {
   /** Makes an empty batch. */
   create: () => B;
+  /** Takes each batch, once its tick is over. */
+  flush: (batch: B) => void;
   /**
    * Asked before each batch goes out: a promise holds it (and whatever is
    * added meanwhile goes into the same batch, in order) until it settles.
@@ -11,27 +13,25 @@ export interface TickBatcherOptions<B> {
 
 /**
  * Gathers what is added within one tick into one batch and hands each batch
- * to `readable`, so that what follows costs per batch rather than per item: a
- * thousand publishes in one tick are one chunk.
+ * to `flush` at the end of the tick, so that what follows costs per batch
+ * rather than per item: a thousand publishes in one tick are one chunk.
  *
  * @example A tick's items arrive as one batch
  * ```ts
  * import { TickBatcher } from "./tick_batcher.ts";
- * const batcher = new TickBatcher<number[]>({ create: () => [] });
+ * const batches: number[][] = [];
+ * const batcher = new TickBatcher<number[]>({ create: () => [], flush: (batch) => batches.push(batch) });
  * batcher.current().push(1);
  * batcher.current().push(2);
- * const { value } = await batcher.readable.getReader().read();
- * if (value?.join() !== "1,2") throw new Error();
+ * await batcher.close();
+ * if (JSON.stringify(batches) !== "[[1,2]]") throw new Error();
  * ```
  */
 export class TickBatcher<B> {
-  /** One chunk per tick that had items. */
-  readonly readable: ReadableStream<B>;
   readonly #options: TickBatcherOptions<B>;
-  #controller!: ReadableStreamDefaultController<B>;
   #pending: B | undefined;
   #queued = false;
-  #closed = false;
+  #drained: (() => void)[] = [];
   readonly #flush = (): void => {
     this.#queued = false;
     if (this.#pending === undefined) return;
@@ -43,15 +43,12 @@ export class TickBatcher<B> {
     }
     const batch = this.#pending;
     this.#pending = undefined;
-    try {
-      this.#controller.enqueue(batch);
-    } catch { /* cancelled: nobody reads any more */ }
-    if (this.#closed) this.#end();
+    this.#options.flush(batch);
+    for (const resolve of this.#drained.splice(0)) resolve();
   };
 
   constructor(options: TickBatcherOptions<B>) {
     this.#options = options;
-    this.readable = new ReadableStream({ start: (controller) => void (this.#controller = controller) });
   }
 
   /** The batch of this tick, created on first use; it goes out at the end of the tick. */
@@ -71,15 +68,9 @@ export class TickBatcher<B> {
     return this.#pending;
   }
 
-  /** Closes `readable` once the pending batch has gone out. */
-  close(): void {
-    this.#closed = true;
-    if (!this.#queued) this.#end();
-  }
-
-  #end(): void {
-    try {
-      this.#controller.close();
-    } catch { /* closed already */ }
+  /** Resolves once the pending batch (if any) has gone out. */
+  close(): Promise<void> {
+    if (this.#pending === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
   }
 }
