@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readCaFile } from "./_ca_file.ts";
 import type { ConnectionOptions } from "node:tls";
 import type { KafkaConfig, SASLOptions } from "kafkajs";
 import * as v from "valibot";
@@ -85,11 +85,9 @@ export function kafkaOptions(uri: URL, raw: Readonly<Record<string, unknown>>): 
   if (ca !== null || tls) {
     const fromUri: ConnectionOptions = {};
     if (ca !== null) {
-      try {
-        fromUri.ca = readFileSync(ca, "utf8");
-      } catch (cause) {
-        problem("a readable CA file in ca=", `${JSON.stringify(ca)} (${(cause as Error).message})`);
-      }
+      const read = readCaFile(ca);
+      if ("ca" in read) fromUri.ca = read.ca;
+      else problem("a readable CA file in ca=", read.problem);
     }
     ssl = { ...fromUri, ...tls };
   }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import { utf8Exceeds, utf8Length } from "../lib/utf8_length.ts";
 import kafkajs from "kafkajs";
 import type { Admin, Kafka, Message, Producer } from "kafkajs";
 import { PayloadTooLargeError } from "../lib/errors.ts";
@@ -52,9 +52,8 @@ export class TopicProducer {
     const byTopic = new Map<string, EventFrame[]>();
     for (const frame of batch) {
       const { channel, message } = frame;
-      // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no measuring.
-      const size = message.length * 3 > limit ? Buffer.byteLength(message, "utf8") : 0;
-      if (size > limit) {
+      if (utf8Exceeds(message, limit)) {
+        const size = utf8Length(message);
         dropped.push([frame, new PayloadTooLargeError(`A message on channel ${JSON.stringify(channel)}`, size, limit)]);
         continue;
       }

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import { utf8Exceeds, utf8Length } from "../lib/utf8_length.ts";
 import { createHash } from "node:crypto";
 
 /** The largest NOTIFY channel name, in bytes. */
@@ -20,8 +20,7 @@ export const MAX_CHANNEL_BYTES = 63;
 
 /** The NOTIFY channel that carries streamcast channel `channel`. */
 export function channelName(channel: string): string {
-  // 21 UTF-16 units are at most 63 UTF-8 bytes: skip measuring short names.
-  if (representable(channel) && (channel.length <= 21 || Buffer.byteLength(channel, "utf8") <= MAX_CHANNEL_BYTES)) {
+  if (representable(channel) && !utf8Exceeds(channel, MAX_CHANNEL_BYTES)) {
     return channel;
   }
   const digest = createHash("sha256").update(channel, "utf8").digest("base64url");
@@ -46,7 +45,7 @@ function clip(text: string, bytes: number): string {
   let used = 0;
   let end = 0;
   for (const char of text) {
-    used += Buffer.byteLength(char, "utf8");
+    used += utf8Length(char);
     if (used > bytes) break;
     end += char.length;
   }

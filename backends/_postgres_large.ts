@@ -33,7 +33,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import { utf8Exceeds } from "../lib/utf8_length.ts";
 import { createHash, randomUUID } from "node:crypto";
 import type postgres from "postgres";
 import { quoteIdentifier } from "./_postgres_channel.ts";
@@ -49,8 +49,7 @@ const LOCK_CLASS = 0x5c_a5_7;
 /** Whether `message` must go by reference: too large, or it looks like a reference itself. */
 export function needsReference(message: string): boolean {
   if (message.charCodeAt(0) === 0x1f && message.startsWith(ESCAPE)) return true;
-  // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no measuring.
-  return message.length * 3 >= NOTIFY_LIMIT && Buffer.byteLength(message, "utf8") >= NOTIFY_LIMIT;
+  return utf8Exceeds(message, NOTIFY_LIMIT - 1);
 }
 
 /** The row id a notification payload refers to, or undefined for a plain payload. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
+import { readCaFile } from "./_ca_file.ts";
 import type { ConnectionOptions } from "node:tls";
 import { ErrorReply } from "redis";
 import * as v from "valibot";
@@ -73,11 +73,9 @@ export async function redisConfig(uri: URL, settings: Readonly<Record<string, un
 async function caFromUri(uri: URL): Promise<ConnectionOptions> {
   const path = uri.searchParams.get("ca");
   if (path === null) return {};
-  try {
-    return { ca: await readFile(path, "utf8") };
-  } catch (cause) {
-    throw new ConfigError([issue("URI ca", "a readable PEM file", `${JSON.stringify(path)} (${(cause as Error).message})`)], { cause });
-  }
+  const read = readCaFile(path);
+  if ("problem" in read) throw new ConfigError([issue("URI ca", "a readable PEM file", read.problem)]);
+  return { ca: read.ca };
 }
 
 function issue(path: string, expected: string, received: string) {

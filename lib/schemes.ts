@@ -1,4 +1,5 @@
 import { errorMessage } from "./error_message.ts";
+import { utf8Length } from "./utf8_length.ts";
 import { kafkaRules } from "../backends/_kafka_rules.ts";
 import { memoryRules } from "../backends/_memory_rules.ts";
 import { postgresRules } from "../backends/_postgres_rules.ts";
@@ -104,11 +105,10 @@ export type MessageCheck = (channel: string, message: string) => void;
 export function messageCheck(url: URL, settings: Readonly<Record<string, unknown>>): MessageCheck {
   const limit = SCHEMES[url.protocol]?.rules.messageLimit?.(settings);
   if (limit === undefined) return () => {};
-  const encoder = new TextEncoder();
   return (channel, message) => {
     // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no measuring.
     if (message.length * 3 <= limit) return;
-    const size = encoder.encode(message).length;
+    const size = utf8Length(message);
     if (size > limit) throw new PayloadTooLargeError(`A message on channel ${JSON.stringify(channel)}`, size, limit);
   };
 }
