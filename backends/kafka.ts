@@ -31,6 +31,7 @@
  *
  * @module
  */
+import { abortable } from "../lib/abortable.ts";
 import kafkajs from "kafkajs";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Link } from "../lib/link.ts";
@@ -85,7 +86,7 @@ async function openLink(parts: LinkParts, signal: AbortSignal): Promise<Link> {
   const abandon = () => void link.close();
   signal.addEventListener("abort", abandon, { once: true });
   try {
-    await Promise.race([link.connect(), aborted(signal)]);
+    await abortable(link.connect(), signal);
   } catch (error) {
     void link.close();
     if (signal.aborted) throw signal.reason;
@@ -96,9 +97,3 @@ async function openLink(parts: LinkParts, signal: AbortSignal): Promise<Link> {
   return link;
 }
 
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
-}

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { abortable } from "../lib/abortable.ts";
 import { createClient } from "redis";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
 import { errorMessage } from "../lib/error_message.ts";
@@ -47,7 +48,7 @@ async function openLink(uri: URL, context: ConnectorContext, signal: AbortSignal
   signal.addEventListener("abort", abandon, { once: true });
   try {
     // node-redis may never settle a connect() cut short by destroy(): race the signal and the loss.
-    await Promise.race([Promise.all([subscriber.connect(), publisher.connect()]), link.lost, aborted(signal)]);
+    await abortable(Promise.race([Promise.all([subscriber.connect(), publisher.connect()]), link.lost]), signal);
   } catch (error) {
     link.close();
     if (signal.aborted) throw signal.reason;
@@ -196,11 +197,5 @@ class RedisLink implements Link {
   }
 }
 
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
-}
 
 function noop(): void {}
