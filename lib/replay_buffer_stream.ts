@@ -88,7 +88,8 @@ export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundC
   /**
    * Starts sending to `sink`: once the sink behind this stage has reached the
    * marker, replays the buffer in order, then passes batches through.
-   * Resolves once the replay is acknowledged, or once detached again.
+   * Resolves once the replay is settled (acknowledged, or handed back
+   * because the link was lost), or once detached again.
    */
   async attach(sink: WritableStream<EventFrame[]>): Promise<void> {
     const attachment = {};
@@ -105,7 +106,11 @@ export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundC
       while (frames.length < size && this.buffered > 0) frames.push(this.#returned.shift() ?? this.#kept.shift()!);
       const batch = outboundBatch(frames, true);
       replays.push(batch.done);
-      if (!this.#enqueue(batch)) return;
+      if (!this.#enqueue(batch)) {
+        // Ended meanwhile (disconnect): what was taken out stays, for drain().
+        for (let i = frames.length - 1; i >= 0; i--) this.#returned.unshift(frames[i]);
+        return;
+      }
     }
     this.#passing = true;
     await Promise.all(replays);

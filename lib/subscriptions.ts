@@ -120,7 +120,12 @@ export class Subscriptions {
     const wanted = this.#wanted.has(channel);
     if (wanted === state.acknowledged.has(channel)) return;
     state.inFlight.add(channel);
-    const request = wanted ? state.link.subscribe(channel) : state.link.unsubscribe(channel);
+    let request: Promise<void>;
+    try {
+      request = wanted ? state.link.subscribe(channel) : state.link.unsubscribe(channel);
+    } catch (error) {
+      request = Promise.reject(error); // a backend that throws fails like one that rejects
+    }
     request.then(
       () => {
         if (this.#current !== state) return;

@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BackboneUnavailableError, type EventFrame, type Link } from "../mod.ts";
+import { outboundBatch } from "../lib/outbound_batch.ts";
 import { Pipeline } from "../lib/pipeline.ts";
+import { ReplayBufferStream } from "../lib/replay_buffer_stream.ts";
 import { settle } from "./_clock.ts";
 
 const frame = (message: string): EventFrame => ({ type: "event", channel: "c", message });
@@ -181,5 +183,28 @@ describe("the outbound pipeline", () => {
     const second = link();
     await pipeline.send(second.link);
     assert.deepEqual(second.batches, [["1", "2", "3", "4", "5"]]);
+  });
+});
+
+describe("the outbound stage on its own", () => {
+  it("a replay that meets the end of the stream leaves its frames for drain()", async () => {
+    const stage = new ReplayBufferStream({ capacity: 10 });
+    const writer = stage.writable.getWriter();
+    const reader = stage.readable.getReader();
+    const first = reader.read(); // a pipe is always reading
+    await writer.write(outboundBatch([frame("1")]));
+    await writer.write(outboundBatch([frame("2")]));
+    const attached = stage.attach(new WritableStream()); // the supervisor, after the settle time
+    const closing = writer.close(); // disconnect, in the same tick
+    const marker = (await first).value;
+    assert.ok(marker && "attach" in marker);
+    marker.reached();
+    await attached;
+    await closing;
+    let sent = 0;
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      if ("frames" in read.value) sent += read.value.frames.length;
+    }
+    assert.equal(sent + stage.drain().length, 2, "every buffered frame is replayed or returned as unsent");
   });
 });

@@ -104,6 +104,22 @@ describe("Subscriptions", () => {
     assert.equal(subscriptions.whenInSync(), undefined, "no link: nothing to wait for");
   });
 
+  it("a link whose subscribe throws instead of rejecting fails like one that rejects", async () => {
+    const errors: unknown[] = [];
+    const subscriptions = new Subscriptions({ onError: (_, error) => errors.push(error) });
+    const link = {
+      subscribe: () => {
+        throw new Error("thrown");
+      },
+      unsubscribe: async () => {},
+    } as unknown as Link;
+    await subscriptions.attach(link);
+    subscriptions.want("c");
+    await settle();
+    assert.equal(errors.length, 1);
+    assert.equal(subscriptions.whenInSync(), undefined);
+  });
+
   it("whenInSync waits for the subscriptions in flight, and lets go when the link goes", async () => {
     const link = scripted();
     const subscriptions = new Subscriptions();
