@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { TickBatcher } from "../lib/tick_batcher.ts";
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import { type EventFrame, eventFrame } from "../lib/frame.ts";
 import { referencedId } from "./_postgres_large.ts";
@@ -30,8 +31,7 @@ export class Inbound {
   readonly readable: ReadableStream<EventFrame[]>;
   readonly #options: InboundOptions;
   #controller!: ReadableStreamDefaultController<EventFrame[]>;
-  #incoming: Notice[] = [];
-  #flushQueued = false;
+  readonly #batcher = new TickBatcher<Notice[]>({ create: () => [], flush: (notices) => this.#flush(notices) });
   #delivering: Promise<void> | undefined;
   /** The stream was closed, errored or cancelled: nothing more can be enqueued. */
   #ended = false;
@@ -54,10 +54,7 @@ export class Inbound {
   /** A notification carrying `payload` for `channels`. */
   push(channels: ReadonlySet<string>, payload: string): void {
     if (this.#ended) return;
-    this.#incoming.push({ channels, payload });
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => this.#flush());
+    this.#batcher.current().push({ channels, payload });
   }
 
   /**
@@ -74,16 +71,13 @@ export class Inbound {
       else this.#controller.close();
     };
     queueMicrotask(async () => {
-      if (this.#flushQueued) this.#flush();
+      await this.#batcher.flushed();
       await this.#delivering;
       finish();
     });
   }
 
-  #flush(): void {
-    this.#flushQueued = false;
-    const notices = this.#incoming;
-    this.#incoming = [];
+  #flush(notices: Notice[]): void {
     const ids = notices.flatMap(({ payload }) => referencedId(payload) ?? []);
     if (ids.length === 0 && this.#delivering === undefined) return this.#deliver(toFrames(notices));
     const previous = this.#delivering;

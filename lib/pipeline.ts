@@ -123,7 +123,7 @@ export class Pipeline {
    * holds its batches until detached).
    */
   async end(): Promise<void> {
-    await this.batcher.close();
+    await this.batcher.flushed();
     this.#outbound.close().catch(() => {});
     await this.#sent;
   }

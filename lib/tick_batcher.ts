@@ -23,7 +23,7 @@ export interface TickBatcherOptions<B> {
  * const batcher = new TickBatcher<number[]>({ create: () => [], flush: (batch) => batches.push(batch) });
  * batcher.current().push(1);
  * batcher.current().push(2);
- * await batcher.close();
+ * await batcher.flushed();
  * if (JSON.stringify(batches) !== "[[1,2]]") throw new Error();
  * ```
  */
@@ -69,7 +69,7 @@ export class TickBatcher<B> {
   }
 
   /** Resolves once the pending batch (if any) has gone out. */
-  close(): Promise<void> {
+  flushed(): Promise<void> {
     if (this.#pending === undefined) return Promise.resolve();
     return new Promise((resolve) => this.#drained.push(resolve));
   }
