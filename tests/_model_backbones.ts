@@ -183,6 +183,7 @@ async function kafkaBackbone(): Promise<ModelBackbone> {
     can: { kill: false, killSubscribers: false, restart: false, slow: false },
     run: async () => ({
       uri: `kafka://127.0.0.1:${proxy.port}`,
+      redeliversAfterFaults: true,
       options: () => ({ ...NETWORK, connectTimeout: 5_000, resyncSettle: 200 }),
       cut: () => proxy.cut(),
       stall: () => proxy.stall(),

@@ -122,7 +122,8 @@ function checkOrder(system: System, stream: StreamRecord, name: string, out: Vio
     const first = seen.get(id);
     // Sent again after a reconnect: a write in flight when a link dropped is replayed.
     const around = (d: number) => d > message.start && d < seq;
-    const resent = downs[message.pub].some(around) || downs[stream.inst].some(around);
+    const resent = downs[message.pub].some(around) || downs[stream.inst].some(around) ||
+      (system.backbone.redeliversAfterFaults === true && system.faults.some(around));
     if (first !== undefined) {
       if (!resent) {
         report(new Violation(

@@ -24,6 +24,13 @@ export interface RunBackbone {
   restart?(): Promise<void>;
   /** The open connections answer late from now on (the probe gives up on them); later connections do not. */
   slow?(): Promise<void>;
+  /**
+   * A link may live through a broken path and fetch again what it had fetched
+   * (Kafka: kafkajs reconnects a socket when the broker answers again at once,
+   * and the consumer refetches from its position), so a network fault is a
+   * window for duplicates even without a reconnect.
+   */
+  redeliversAfterFaults?: boolean;
 }
 
 /** A message a test published: `b<publisher>#<n>`, unique within a run. */
@@ -113,6 +120,8 @@ export class System {
   slowed = false;
   /** Sequence number of the last stall, and which instances were up then (their link may be half-open). */
   lastStall: { seq: number; up: number[] } | undefined;
+  /** When the path to the backbone was broken or mended (cut, stall, restore, blip, kills). */
+  readonly faults: number[] = [];
   readonly #pending = new Set<Pending>();
   readonly #watchdog: ReturnType<typeof setInterval>;
   readonly timersBefore: number | undefined;
@@ -220,6 +229,7 @@ export class System {
   /** Breaks or mends the path; `reachable` says whether the backbone can be reached afterwards. */
   async outage(action: () => Promise<void>, reachable: boolean, stall = false): Promise<void> {
     const seq = this.next();
+    this.faults.push(seq);
     if (stall) {
       this.lastStall = { seq, up: this.instances.flatMap((r, i) => r.broadcast.state === "up" ? [i] : []) };
     }
