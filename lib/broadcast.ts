@@ -94,7 +94,7 @@ export class Broadcast extends EventTarget {
       onSubscriberOverflow: (channel, dropped) => this.#emit("overflow", { channel, dropped, source: "subscriber" }),
     });
     this.#supervisor = new Supervisor(this.#options, {
-      open: (signal) => this.#connect().open(signal),
+      open: (signal) => this.#openLink(signal),
       pipeline: this.#pipeline,
       subscriptions: this.#subscriptions,
       report: {
@@ -255,17 +255,13 @@ export class Broadcast extends EventTarget {
     super.removeEventListener(type, listener, options);
   }
 
-  /** The connector of this Broadcast, made on first use. */
-  #connect(): { open(signal: AbortSignal): Promise<Link> } {
-    return {
-      open: async (signal) => {
-        if (this.#connector === undefined) {
-          const backend = this.#options.backend ?? await loadBackend(this.#url);
-          this.#connector ??= backend(this.#url, this.#context());
-        }
-        return this.#connector.open(signal);
-      },
-    };
+  /** Opens a link through this Broadcast's connector, which is made on first use. */
+  async #openLink(signal: AbortSignal): Promise<Link> {
+    if (this.#connector === undefined) {
+      const backend = this.#options.backend ?? await loadBackend(this.#url);
+      this.#connector ??= backend(this.#url, this.#context());
+    }
+    return this.#connector.open(signal);
   }
 
   #context(): ConnectorContext {
