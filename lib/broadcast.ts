@@ -86,7 +86,7 @@ export class Broadcast extends EventTarget {
       subscriberBuffer,
       // A subscriber set up just before a publish receives it: publishes wait
       // for this instance's subscriptions in flight.
-      hold: () => this.#pipeline.outbound.passing ? this.#subscriptions.whenInSync() : undefined,
+      subscribing: () => this.#subscriptions.whenInSync(),
       onWriteError: (error) => this.#supervisor.lostCurrent(error),
       onReplayOverflow: (frame) => this.#emit("overflow", { channel: frame.channel, dropped: 1, source: "replay" }),
       onFirstSubscriber: (channel) => this.#subscriptions.want(channel),

@@ -13,8 +13,12 @@ export interface PipelineOptions {
   replayBufferSize: number;
   /** How far a subscriber may lag before its backlog is dropped. */
   subscriberBuffer: number;
-  /** Holds outbound batches while a promise is pending (subscriptions in flight). */
-  hold?: () => Promise<void> | undefined;
+  /**
+   * While batches pass straight to a link, a promise that holds them (this
+   * instance's subscriptions in flight), or undefined; buffered batches are
+   * never held.
+   */
+  subscribing?: () => Promise<void> | undefined;
   /** A write to the link failed: the link is lost. */
   onWriteError: (error: unknown) => void;
   /** A full replay buffer dropped its oldest broadcast. */
@@ -58,7 +62,7 @@ export class Pipeline {
       create: () => outboundBatch(),
       // Written straight into the stage: its transform runs at once, no pipe in between.
       flush: (batch) => void outbound.write(batch).catch(() => {}),
-      hold: options.hold,
+      hold: () => this.outbound.passing ? options.subscribing?.() : undefined,
     });
     this.sink = new LinkSink({ giveBack: (batch) => this.outbound.giveBack(batch), onError: options.onWriteError });
     this.fanOut = new FanOut({
