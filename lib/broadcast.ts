@@ -183,14 +183,26 @@ export class Broadcast extends EventTarget {
    */
   publish(channel: string, message: string): Promise<void> {
     try {
-      this.#checkChannel(channel);
-      if (typeof message !== "string") throw new TypeError(`Invalid message: Expected a string but received ${typeof message}`);
-      this.#checkMessage(channel, message);
+      this.#check(channel, message);
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.#send(channel, message);
+  }
+
+  /** Publishes what `#check` has accepted. */
+  #send(channel: string, message: string): Promise<void> {
     if (this.#endedWith !== undefined) return Promise.reject(this.#endedWith);
     return this.#pipeline.publish(eventFrame(channel, message));
+  }
+
+  /** Throws what `publish` refuses up front: a bad channel, a message that is not a string or too large. */
+  #check(channel: string, message: string): void {
+    this.#checkChannel(channel);
+    if (typeof message !== "string") {
+      throw new TypeError(`Invalid message: Expected a string but received ${message === null ? "null" : typeof message}`);
+    }
+    this.#checkMessage(channel, message);
   }
 
   /** A stream that publishes each string written to it on `channel`, in order. */
@@ -201,7 +213,8 @@ export class Broadcast extends EventTarget {
     return new WritableStream<string>({
       write: (message) => {
         if (failure !== undefined) throw failure;
-        last = this.publish(channel, message);
+        this.#check(channel, message); // a bad chunk fails its own write, with its own error
+        last = this.#send(channel, message);
         last.catch((error) => failure ??= error);
         // Wait for acknowledgement only when the link is busy.
         if (this.#pipeline.congested) return last;

@@ -79,7 +79,7 @@ export class FanOut {
       const subscribers = this.#channels.get(frame.channel);
       if (subscribers === undefined) continue;
       for (const subscriber of subscribers) {
-        if (subscriber.push(frame) && !this.#lagging.has(subscriber)) this.#lagging.add(subscriber);
+        if (subscriber.push(frame)) this.#lagging.add(subscriber);
       }
     }
     if (this.#lagging.size > 0) this.#sweep ??= setTimeout(() => this.#dropLagging(), 0);

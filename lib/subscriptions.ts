@@ -49,6 +49,8 @@ export class Subscriptions {
   #current: LinkState | undefined;
   #attaching: Deferred<void> | undefined;
   #waiters: (() => void)[] = [];
+  /** `inSync`, worked out once per change: publishes ask for it once per batch. */
+  #inSync: boolean | undefined;
 
   constructor(options: SubscriptionsOptions = {}) {
     this.#options = options;
@@ -61,6 +63,10 @@ export class Subscriptions {
 
   /** Whether a link is attached and has acknowledged every wanted channel, with nothing left to send. */
   get inSync(): boolean {
+    return this.#inSync ??= this.#computeInSync();
+  }
+
+  #computeInSync(): boolean {
     const state = this.#current;
     if (state === undefined) return false;
     for (const channel of this.#wanted) {
@@ -147,6 +153,7 @@ export class Subscriptions {
   }
 
   #changed(): void {
+    this.#inSync = undefined;
     const state = this.#current;
     const synced = state === undefined || this.inSync;
     if (synced && state !== undefined && this.#attaching) {

@@ -55,6 +55,8 @@ export class Supervisor {
   #running: Promise<void> | undefined;
   #failure: unknown;
   #started: Promise<void> | undefined;
+  /** Tells `start()`'s caller of the states it waits for. */
+  #notify: (state: State, cause?: unknown) => void = () => {};
 
   constructor(options: SupervisorOptions, parts: SupervisorParts) {
     this.#options = options;
@@ -116,8 +118,6 @@ export class Supervisor {
     ]);
     timer.abort();
   }
-
-  #notify: (state: State, cause?: unknown) => void = () => {};
 
   async #run(onState: (state: State, cause?: unknown) => void): Promise<void> {
     const { reconnect } = this.#options;

@@ -30,6 +30,16 @@ describe("Broadcast", () => {
     assert.deepEqual(got, Array.from({ length: 2_500 }, (_, i) => `line ${i}`));
   });
 
+  it("publisher() fails the write of a chunk that is not a string, naming it, and sends nothing", async () => {
+    await using broadcast = await Broadcast.connect(fresh());
+    const reader = broadcast.subscribe("c").getReader();
+    await broadcast.ready();
+    const writer = broadcast.publisher("c").getWriter();
+    await assert.rejects(writer.write(null as unknown as string), /Expected a string but received null/);
+    await broadcast.publish("c", "after");
+    assert.deepEqual((await reader.read()).value, { type: "event", channel: "c", message: "after" });
+  });
+
   it("subscriber streams compose with pipeThrough", async () => {
     await using broadcast = await Broadcast.connect(fresh());
     const messages = broadcast.subscribe("c").pipeThrough(
