@@ -11,41 +11,7 @@ import * as v from "valibot";
 import { ConfigError, type ConfigIssue } from "../lib/errors.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { toConfigIssues } from "../lib/options.ts";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "./_kafka_rules.ts";
-
-const millis = v.pipe(v.number(), v.integer(), v.minValue(1));
-
-/** The Kafka backend's settings (`BroadcastOptions.backendOptions`), every time in milliseconds. */
-const SettingsSchema = v.strictObject({
-  /** Consumer groups are named prefix + a random UUID, one per link. */
-  groupIdPrefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]*$/, "Expected letters, digits, . _ or -")), "streamcast-"),
-  /** kafkajs's client id. */
-  clientId: v.optional(v.pipe(v.string(), v.minLength(1)), "streamcast"),
-  /** How long the broker may hold a fetch on an idle topic; also bounds how long re-subscribing waits. */
-  maxWaitTime: v.optional(millis, 50),
-  /** The consumer's session timeout (the broker accepts 6,000 and up by default). */
-  sessionTimeout: v.optional(millis, 10_000),
-  /** How long one request may take before kafkajs gives up on it. */
-  requestTimeout: v.optional(millis, 5_000),
-  /** How long opening a TCP connection may take. */
-  connectionTimeout: v.optional(millis, 3_000),
-  /** kafkajs's own retries of a failed request, kept small: reconnecting is the core's job. */
-  retries: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 2),
-  /** Partitions and replication of the topics streamcast creates; -1 is the broker's default. */
-  numPartitions: v.optional(v.pipe(v.number(), v.integer(), v.minValue(-1)), -1),
-  replicationFactor: v.optional(v.pipe(v.number(), v.integer(), v.minValue(-1)), -1),
-  /** `tls.connect` options (`ca`, `cert`, `key`, …), merged over the URI's. */
-  tls: v.optional(v.record(v.string(), v.unknown())),
-  /**
-   * The largest message (UTF-8 bytes) sent: `publish` refuses a larger one
-   * (`_kafka_rules.ts`); one the broker refuses as too large anyway
-   * (`message.max.bytes`) is dropped and reported to the core rather than
-   * retried forever.
-   */
-  maxMessageBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), DEFAULT_MAX_MESSAGE_BYTES),
-  /** kafkajs's log level; it logs to the console. */
-  logLevel: v.optional(v.picklist(["nothing", "error", "warn", "info", "debug"]), "nothing"),
-});
+import { KafkaSettingsSchema as SettingsSchema } from "./_kafka_rules.ts";
 
 /** The Kafka backend's settings with their defaults filled in. */
 export type KafkaSettings = v.InferOutput<typeof SettingsSchema>;

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import type { BackboneRules } from "../lib/backbone_rules.ts";
+import * as v from "valibot";
+import { type BackboneRules, unknownParameters } from "../lib/backbone_rules.ts";
+import { milliseconds, toConfigIssues } from "../lib/options.ts";
 
 /**
  * The default of `backendOptions.maxMessageBytes`: below the broker's default
@@ -12,6 +14,44 @@ import type { BackboneRules } from "../lib/backbone_rules.ts";
  * than accepted and dropped.
  */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;
+
+const millis = v.pipe(v.number(), v.integer(), milliseconds(1));
+
+/** The Kafka backend's settings (`BroadcastOptions.backendOptions`), every time in milliseconds. */
+export const KafkaSettingsSchema = v.strictObject({
+  /** Consumer groups are named prefix + a random UUID, one per link. */
+  groupIdPrefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]*$/, "Expected letters, digits, . _ or -")), "streamcast-"),
+  /** kafkajs's client id. */
+  clientId: v.optional(v.pipe(v.string(), v.minLength(1)), "streamcast"),
+  /** How long the broker may hold a fetch on an idle topic; also bounds how long re-subscribing waits. */
+  maxWaitTime: v.optional(millis, 50),
+  /** The consumer's session timeout (the broker accepts 6,000 and up by default). */
+  sessionTimeout: v.optional(millis, 10_000),
+  /** How long one request may take before kafkajs gives up on it. */
+  requestTimeout: v.optional(millis, 5_000),
+  /** How long opening a TCP connection may take. */
+  connectionTimeout: v.optional(millis, 3_000),
+  /** kafkajs's own retries of a failed request, kept small: reconnecting is the core's job. */
+  retries: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 2),
+  /** Partitions and replication of the topics streamcast creates; -1 is the broker's default. */
+  numPartitions: v.optional(v.pipe(v.number(), v.integer(), v.minValue(-1)), -1),
+  replicationFactor: v.optional(v.pipe(v.number(), v.integer(), v.minValue(-1)), -1),
+  /** `tls.connect` options (`ca`, `cert`, `key`, …), merged over the URI's. */
+  tls: v.optional(v.record(v.string(), v.unknown())),
+  /**
+   * The largest message (UTF-8 bytes) sent: `publish` refuses a larger one
+   * (`_kafka_rules.ts`); one the broker refuses as too large anyway
+   * (`message.max.bytes`) is dropped and reported to the core rather than
+   * retried forever.
+   */
+  maxMessageBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), DEFAULT_MAX_MESSAGE_BYTES),
+  /** kafkajs's log level; it logs to the console. */
+  logLevel: v.optional(v.picklist(["nothing", "error", "warn", "info", "debug"]), "nothing"),
+});
+
+
+/** The URI parameters the backend reads (`brokers` holds a host list). */
+const PARAMETERS = ["brokers", "tls", "ssl", "ca", "sasl", "user", "username", "password"];
 
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 
@@ -24,4 +64,11 @@ export const kafkaRules: BackboneRules = {
   },
   messageLimit: (settings) =>
     typeof settings.maxMessageBytes === "number" ? settings.maxMessageBytes : DEFAULT_MAX_MESSAGE_BYTES,
+  validate(url, settings) {
+    const parsed = v.safeParse(KafkaSettingsSchema, settings);
+    return [
+      ...(parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`)),
+      ...unknownParameters(url, PARAMETERS),
+    ];
+  },
 };

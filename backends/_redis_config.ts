@@ -8,7 +8,8 @@ import { readCaFile } from "./_ca_file.ts";
 import type { ConnectionOptions } from "node:tls";
 import { ErrorReply } from "redis";
 import * as v from "valibot";
-import { AuthenticationError, BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
+import { AuthenticationError, BackboneUnavailableError, ConfigError, configIssue } from "../lib/errors.ts";
+import { redisDatabase, RedisSettingsSchema } from "./_redis_rules.ts";
 import { errorMessage } from "../lib/error_message.ts";
 import { toConfigIssues } from "../lib/options.ts";
 
@@ -21,12 +22,6 @@ export interface RedisSettings {
   /** `tls.connect` options for `rediss://` (`ca`, `cert`, `key`, …), over the URI's `ca` file. @default {{}} */
   tls?: ConnectionOptions;
 }
-
-const SettingsSchema = v.object({
-  clientName: v.optional(v.pipe(v.string(), v.regex(/^[!-~]+$/, "Expected a name without spaces")), "streamcast"),
-  resp: v.optional(v.picklist([2, 3]), 3),
-  tls: v.optional(v.record(v.string(), v.unknown()), {}),
-});
 
 /** node-redis client options (without the connection name) and our own settings. */
 export interface RedisConfig {
@@ -45,10 +40,9 @@ export interface RedisConfig {
 
 /** Reads the URI and settings; throws `ConfigError` naming everything that is wrong. */
 export async function redisConfig(uri: URL, settings: Readonly<Record<string, unknown>>): Promise<RedisConfig> {
-  const parsed = v.safeParse(SettingsSchema, settings);
-  const issues = parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`);
-  const db = decodeURIComponent(uri.pathname.slice(1));
-  if (db !== "" && !/^\d+$/.test(db)) issues.push(issue("URI database", "a database number", JSON.stringify(db)));
+  const parsed = v.safeParse(RedisSettingsSchema, settings);
+  const { database, issues } = redisDatabase(uri);
+  if (!parsed.success) issues.unshift(...toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
   if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
   const { clientName, resp, tls } = parsed.output;
   const host = uri.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost";
@@ -59,7 +53,7 @@ export async function redisConfig(uri: URL, settings: Readonly<Record<string, un
       RESP: resp,
       ...(uri.username ? { username: decodeURIComponent(uri.username) } : {}),
       ...(uri.password ? { password: decodeURIComponent(uri.password) } : {}),
-      ...(db ? { database: Number(db) } : {}),
+      ...(database !== undefined ? { database } : {}),
       socket,
       // No per-command timer: it costs ~3.5x publish throughput; the core's liveness probe bounds every wait.
       commandOptions: { timeout: 0 },
@@ -74,20 +68,22 @@ async function caFromUri(uri: URL): Promise<ConnectionOptions> {
   const path = uri.searchParams.get("ca");
   if (path === null) return {};
   const read = readCaFile(path);
-  if ("problem" in read) throw new ConfigError([issue("URI ca", "a readable PEM file", read.problem)]);
+  if ("problem" in read) throw new ConfigError([configIssue("URI ca", "a readable PEM file", read.problem)]);
   return { ca: read.ca };
-}
-
-function issue(path: string, expected: string, received: string) {
-  return { path, expected, received, message: `Invalid ${path}: Expected ${expected} but received ${received}` };
 }
 
 // Replies that retrying the same credentials can never change.
 const REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|without any password configured/i;
 
-/** What a failed connection attempt means: rejected credentials are fatal, the rest retried. */
-export function connectError(where: string, error: unknown): Error {
+/**
+ * What a failed connection attempt means: rejected credentials and a database
+ * the server does not have are fatal, the rest retried.
+ */
+export function connectError(where: string, error: unknown, database?: number): Error {
   const message = errorMessage(error);
+  if (/DB index is out of range/i.test(message)) {
+    return new ConfigError([configIssue("URI database", "a database the server has", `database ${database} (${message})`)]);
+  }
   if (REFUSED.test(message)) {
     return new AuthenticationError(`Redis at ${where} refused the credentials: ${message}`, { cause: error });
   }

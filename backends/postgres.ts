@@ -28,6 +28,7 @@ import { BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Link } from "../lib/link.ts";
 import { toConfigIssues } from "../lib/options.ts";
+import { PostgresSettingsSchema as SettingsSchema } from "./_postgres_rules.ts";
 import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
 import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
 import { Inbound } from "./_postgres_inbound.ts";
@@ -48,12 +49,6 @@ export interface PostgresSettings {
    */
   largePayloadRetention?: number;
 }
-
-const SettingsSchema = v.object({
-  applicationName: v.optional(v.pipe(v.string(), v.maxLength(63)), "streamcast"),
-  largePayloadTable: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(50)), "streamcast_payloads"),
-  largePayloadRetention: v.optional(v.pipe(v.number(), v.finite(), v.minValue(1_000)), 3_600_000),
-});
 
 type Settings = Required<PostgresSettings>;
 

@@ -52,7 +52,7 @@ async function openLink(uri: URL, context: ConnectorContext, signal: AbortSignal
   } catch (error) {
     link.close();
     if (signal.aborted) throw signal.reason;
-    throw connectError(where, error);
+    throw connectError(where, error, config.client.database);
   } finally {
     signal.removeEventListener("abort", abandon);
   }

@@ -1,5 +1,5 @@
 import { configFromEnv, type EnvOptions } from "./env.ts";
-import { ClosedError } from "./errors.ts";
+import { ClosedError, MessageError } from "./errors.ts";
 import type { BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
 import type { SubscribeOptions } from "./fan_out.ts";
@@ -7,7 +7,15 @@ import type { Connector, ConnectorContext, Direction, Link } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
 import { Pipeline } from "./pipeline.ts";
-import { type ChannelCheck, channelCheck, loadBackend, type MessageCheck, messageCheck, parseUri } from "./schemes.ts";
+import {
+  type ChannelCheck,
+  channelCheck,
+  loadBackend,
+  type MessageCheck,
+  messageCheck,
+  parseUri,
+  validateBackbone,
+} from "./schemes.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { type State, Supervisor } from "./supervisor.ts";
 
@@ -66,6 +74,8 @@ export class Broadcast extends EventTarget {
   #unsent: EventFrame[] = [];
   #reconnects = 0;
   #everUp = false;
+  /** Whether `connect()` was called: publishes and `ready()` before it are refused. */
+  #started = false;
   #backbone = { dropped: 0, outbound: 0 };
   #waiters: { resolve(): void; reject(error: unknown): void }[] = [];
 
@@ -75,7 +85,8 @@ export class Broadcast extends EventTarget {
     this.uri = maskUri(this.#url);
     this.#checkChannel = channelCheck(this.#url);
     this.#options = parseOptions(options);
-    const { replayBufferSize, subscriberBuffer, backendOptions } = this.#options;
+    const { replayBufferSize, subscriberBuffer, backendOptions, backend } = this.#options;
+    if (backend === undefined) validateBackbone(this.#url, backendOptions);
     this.#checkMessage = messageCheck(this.#url, backendOptions);
     this.#subscriptions = new Subscriptions({
       onError: (link, error) => this.#supervisor.lost(link, error),
@@ -149,6 +160,7 @@ export class Broadcast extends EventTarget {
    * broadcast has failed or closed, rejects with why.
    */
   connect(): Promise<void> {
+    this.#started = true;
     return this.#supervisor.start();
   }
 
@@ -179,7 +191,9 @@ export class Broadcast extends EventTarget {
   /**
    * Publishes `message` on `channel` to every subscriber on every instance.
    * Resolves once the backbone acknowledged it, or once it is buffered while
-   * the backbone is down.
+   * the backbone is down (or still connecting). Rejects with `ChannelError`,
+   * `MessageError` or `PayloadTooLargeError` for what no backbone could carry,
+   * and with `ClosedError` before `connect()` and after `disconnect()`.
    */
   publish(channel: string, message: string): Promise<void> {
     try {
@@ -192,16 +206,22 @@ export class Broadcast extends EventTarget {
 
   /** Publishes what `#check` has accepted. */
   #send(channel: string, message: string): Promise<void> {
-    if (this.#endedWith !== undefined) return Promise.reject(this.#endedWith);
+    const refusal = this.#refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
     return this.#pipeline.publish(eventFrame(channel, message));
+  }
+
+  /** Why publishes are refused now, if they are: not connected yet, closed or failed. */
+  #refusal(): unknown {
+    if (!this.#started) return new ClosedError("The broadcast is not connected: call connect() first");
+    return this.#endedWith;
   }
 
   /** Throws what `publish` refuses up front: a bad channel, a message that is not a string or too large. */
   #check(channel: string, message: string): void {
     this.#checkChannel(channel);
-    if (typeof message !== "string") {
-      throw new TypeError(`Invalid message: Expected a string but received ${message === null ? "null" : typeof message}`);
-    }
+    if (typeof message !== "string") throw new MessageError(channel, message === null ? "null" : typeof message);
+    if (!message.isWellFormed()) throw new MessageError(channel, "a string with a lone surrogate");
     this.#checkMessage(channel, message);
   }
 
@@ -214,6 +234,8 @@ export class Broadcast extends EventTarget {
       write: (message) => {
         if (failure !== undefined) throw failure;
         this.#check(channel, message); // a bad chunk fails its own write, with its own error
+        const refusal = this.#refusal();
+        if (refusal !== undefined) throw refusal;
         last = this.#send(channel, message);
         last.catch((error) => failure ??= error);
         // Wait for acknowledgement only when the link is busy.
@@ -240,6 +262,7 @@ export class Broadcast extends EventTarget {
   /**
    * Resolves once the link is up and every subscription made so far is
    * acknowledged by the backbone; rejects once the broadcast failed or closed.
+   * Called before `connect()`, it waits for `connect()` to be called.
    */
   ready(): Promise<void> {
     return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { ConfigError } from "./errors.ts";
 import { maskUri } from "./mask_uri.ts";
-import { type BroadcastOptions, parseOptions, toConfigIssues } from "./options.ts";
+import { type BroadcastOptions, MAX_MILLISECONDS, parseOptions, toConfigIssues } from "./options.ts";
 
 /** Options for reading configuration from the environment. */
 export interface EnvOptions {
@@ -31,10 +31,14 @@ const integer = (min: number) =>
     v.transform(Number),
     v.minValue(min, (issue) => `Expected an integer >= ${min} but received ${issue.received}`),
   );
+const MAX_SECONDS = Math.floor(MAX_MILLISECONDS / 1000);
+const secondsExpected = (issue: { received: string }) =>
+  `Expected a number of seconds from 0 to at most ${MAX_SECONDS} (about 24.8 days) but received ${issue.received}`;
 const seconds = v.pipe(
   v.string(),
   v.trim(),
-  v.regex(/^\d+(\.\d+)?$|^\.\d+$/, (issue) => `Expected a number of seconds >= 0 but received ${issue.received}`),
+  v.regex(/^\d+(\.\d+)?$|^\.\d+$/, secondsExpected),
+  v.check((text) => Number(text) <= MAX_SECONDS, secondsExpected),
   v.transform((text) => Math.round(Number(text) * 1000)),
 );
 
@@ -89,6 +93,14 @@ export function configFromEnv(env: Record<string, string | undefined>, { prefix 
     const message = `Invalid ${path}: Expected a backbone URI when UVICORN_NUM_WORKERS is ${workers} ` +
       `(several workers must share a broadcast backbone) but received nothing`;
     throw new ConfigError([{ path, expected: "a backbone URI", received: "undefined", message }]);
+  }
+  if (/^memory:/i.test(parsed.BROADCAST_URI ?? "") && workers > 1) {
+    const path = `${prefix}BROADCAST_URI`;
+    const expected = "a backbone shared between processes (redis://, postgres://, kafka://)";
+    const received = JSON.stringify(maskUri(parsed.BROADCAST_URI!));
+    const message = `Invalid ${path}: Expected ${expected} when UVICORN_NUM_WORKERS is ${workers} but received ${received}` +
+      ` (memory:// lives inside one process)`;
+    throw new ConfigError([{ path, expected, received, message }]);
   }
   const reconnect = {
     enabled: parsed.BROADCAST_RECONNECT_ENABLED,

@@ -18,6 +18,11 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
+/** One issue in the shared shape: `Invalid <path>: Expected <expected> but received <received>`. */
+export function configIssue(path: string, expected: string, received: string): ConfigIssue {
+  return { path, expected, received, message: `Invalid ${path}: Expected ${expected} but received ${received}` };
+}
+
 /** Options or environment variables that do not validate. Never retried. */
 export class ConfigError extends Error {
   override name = "ConfigError" as const;
@@ -114,6 +119,22 @@ export class ChannelError extends Error {
   readonly channel: string;
   constructor(channel: string, rule: string, options?: ErrorOptions) {
     super(`Invalid channel: Expected ${rule} but received ${JSON.stringify(channel)}`, options);
+    this.channel = channel;
+  }
+}
+
+/** A message the backbones cannot carry as it is: not a string, or not well-formed UTF-16. */
+export class MessageError extends Error {
+  override name = "MessageError" as const;
+  readonly code = "MESSAGE_INVALID" as const;
+  /** The channel it was published on. */
+  readonly channel: string;
+  constructor(channel: string, received: string, options?: ErrorOptions) {
+    super(
+      `Invalid message on channel ${JSON.stringify(channel)}: Expected a well-formed string ` +
+        `(no lone surrogate, which UTF-8 cannot carry) but received ${received}`,
+      options,
+    );
     this.channel = channel;
   }
 }

@@ -35,8 +35,15 @@ export function maskUri(uri: string | URL): string {
   return changed ? url.href.replace(/%2A%2A%2A/g, "***") : maskByPattern(text);
 }
 
+// Text that does not parse as a URI may hold a password with spaces, "@" or
+// "/". A whole URI loses everything between its user name and its last "@";
+// in free text, a password runs from the user name's colon to the line's
+// last "@"; a secret parameter's value runs to the next "&". Hiding too much
+// is safe; showing a password is not.
 function maskByPattern(text: string): string {
-  return text
-    .replace(/(\/\/[^/@:\s]*:)[^@\s]*@/g, "$1***@")
-    .replace(/([?&](?:password|pass|pwd|secret|token|sasl_password)=)[^&\s]*/gi, "$1***");
+  const whole = /^([a-z][a-z0-9+.-]*:\/\/)([^\n]*)@([^@\n]*)$/i.exec(text);
+  const masked = whole === null ? text : `${whole[1]}${/^[^:\s]*/.exec(whole[2])![0]}:***@${whole[3]}`;
+  return masked
+    .replace(/(\/\/[^/@:\s]*:)(?!\*\*\*@)[^\n]*@/g, "$1***@")
+    .replace(/([?&](?:password|pass|pwd|secret|token|sasl_password)=)[^&\n]*/gi, "$1***");
 }

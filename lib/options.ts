@@ -48,8 +48,26 @@ const integer = v.integer<number, (issue: v.IntegerIssue<number>) => string>(
   (issue) => `Expected an integer but received ${issue.received}`,
 );
 const count = v.pipe(v.number(), integer, v.minValue(0));
-const millis = v.pipe(v.number(), v.finite(), v.minValue(0));
-const positive = v.pipe(v.number(), v.finite(), v.minValue(1));
+
+/**
+ * The longest time an option may hold, in milliseconds: runtimes keep timers
+ * in a signed 32-bit integer and turn a longer one into 1 ms (about 24.8 days).
+ */
+export const MAX_MILLISECONDS = 2 ** 31 - 1;
+
+/** A time in milliseconds from `min` to {@linkcode MAX_MILLISECONDS}. */
+export function milliseconds(min: number) {
+  const expected = `a finite number of milliseconds from ${min} to at most ${MAX_MILLISECONDS}`;
+  return v.pipe(
+    v.number(),
+    v.check(
+      (input) => Number.isFinite(input) && input >= min && input <= MAX_MILLISECONDS,
+      (issue) => `Expected ${expected} but received ${issue.received}`,
+    ),
+  );
+}
+const millis = milliseconds(0);
+const positive = milliseconds(1);
 const fn = v.custom<(...args: never[]) => unknown>(
   (input) => typeof input === "function",
   (issue) => `Expected a function but received ${issue.received}`,
@@ -105,6 +123,10 @@ export type ResolvedOptions = Required<Omit<BroadcastOptions, "backend" | "recon
 
 /** Validates `options` and fills in the defaults; throws `ConfigError` naming every problem. */
 export function parseOptions(options: BroadcastOptions = {}): ResolvedOptions {
+  if (Array.isArray(options)) {
+    const message = "Invalid options: Expected an object but received an array";
+    throw new ConfigError([{ path: "options", expected: "an object", received: "an array", message }]);
+  }
   const result = v.safeParse(OptionsSchema, options);
   if (!result.success) throw new ConfigError(toConfigIssues(result.issues, (path) => `option ${path}`));
   return result.output as ResolvedOptions;
@@ -121,8 +143,8 @@ export function toConfigIssues(
     const detail = issue.message.startsWith("Expected ")
       ? issue.message
       : `Expected ${issue.expected === "never" ? "no such key" : issue.expected} but received ${issue.received}`;
-    const expected = /^Expected (.*) but received /.exec(detail)?.[1] ?? String(issue.expected);
-    return { path, expected, received: issue.received, message: `Invalid ${path}: ${detail}` };
+    const [, expected = String(issue.expected), received = issue.received] = /^Expected (.*) but received (.*)$/s.exec(detail) ?? [];
+    return { path, expected, received, message: `Invalid ${path}: ${detail}` };
   });
 }
 

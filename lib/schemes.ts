@@ -41,14 +41,15 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
   let url: URL;
   try {
     url = new URL(brokerList(String(uri)));
-  } catch (cause) {
+  } catch {
+    // No cause: the runtime's TypeError keeps the raw text, password included.
     const received = JSON.stringify(maskUri(String(uri)));
     throw new ConfigError([{
       path: name,
       expected: "a URI such as redis://localhost:6379",
       received,
       message: `Invalid ${name}: Expected a URI such as redis://localhost:6379 but received ${received}`,
-    }], { cause });
+    }]);
   }
   if (!(url.protocol in SCHEMES)) {
     const expected = `one of ${KNOWN_SCHEMES.join(" ")}`;
@@ -77,6 +78,16 @@ function brokerList(uri: string): string {
   return `${scheme}${userinfo}${brokers[0]}${path}?${params}${hash}`;
 }
 
+/**
+ * Checks the URI's backend-specific parts and the backend settings against
+ * the scheme's rules, without loading its driver; throws `ConfigError`
+ * naming every problem.
+ */
+export function validateBackbone(url: URL, settings: Readonly<Record<string, unknown>>): void {
+  const issues = SCHEMES[url.protocol]?.rules.validate(url, settings) ?? [];
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
 /** Checks a channel name for one backbone; throws `ChannelError` naming the rule. */
 export type ChannelCheck = (channel: unknown) => asserts channel is string;
 
@@ -90,6 +101,9 @@ export function channelCheck(url: URL): ChannelCheck {
     if (typeof channel !== "string" || channel.length === 0) {
       throw new ChannelError(String(channel), "a non-empty string");
     }
+    // A lone surrogate cannot be written as UTF-8: every network backbone would
+    // carry it as U+FFFD, under a name nobody subscribed to.
+    if (!channel.isWellFormed()) throw new ChannelError(channel, "a well-formed string (no lone surrogate)");
     if (rule && !rule.test(channel)) throw new ChannelError(channel, rule.rule);
   };
 }

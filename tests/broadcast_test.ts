@@ -35,7 +35,7 @@ describe("Broadcast", () => {
     const reader = broadcast.subscribe("c").getReader();
     await broadcast.ready();
     const writer = broadcast.publisher("c").getWriter();
-    await assert.rejects(writer.write(null as unknown as string), /Expected a string but received null/);
+    await assert.rejects(writer.write(null as unknown as string), /Expected a well-formed string .* but received null/);
     await broadcast.publish("c", "after");
     assert.deepEqual((await reader.read()).value, { type: "event", channel: "c", message: "after" });
   });
@@ -57,7 +57,7 @@ describe("Broadcast", () => {
     const broadcast = new Broadcast(fresh());
     assert.throws(() => broadcast.subscribe(""), (e: unknown) => e instanceof ChannelError && /Invalid channel: Expected a non-empty string but received ""/.test(e.message));
     await assert.rejects(broadcast.publish("", "x"), ChannelError);
-    await assert.rejects(broadcast.publish("c", 42 as unknown as string), /Invalid message: Expected a string but received number/);
+    await assert.rejects(broadcast.publish("c", 42 as unknown as string), /Invalid message on channel "c": Expected a well-formed string .* but received number/);
   });
 
   it("refuses bad subscribe options, naming them", () => {
