@@ -19,14 +19,15 @@
  * holds nothing else between links. A message the server refuses for good
  * (U+0000, a character the database encoding cannot hold, no privilege to
  * create the large-message table) is reported to the core through
- * `ConnectorContext.dropped` and its write resolves.
+ * `ConnectorContext.dropped` and its write resolves; so is a notification
+ * that cannot be delivered (a forged or stale large-message reference).
  *
  * @module
  */
 import * as v from "valibot";
 import { BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, Link } from "../lib/link.ts";
+import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
 import { toConfigIssues } from "../lib/options.ts";
 import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
 import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
@@ -65,8 +66,8 @@ interface Dropped {
 
 /** What a link needs from its connector. */
 interface LinkOptions extends Settings {
-  /** Reports a message the server refused for good. */
-  dropped(frame: EventFrame, reason: unknown): void;
+  /** Reports a message the server refused for good, or a notification that cannot be delivered. */
+  dropped: ConnectorContext["dropped"];
 }
 
 /** Builds a connector for the Postgres server named by `uri`; throws `ConfigError` for bad settings. */
@@ -75,7 +76,7 @@ export const postgresBackend: Backend = (uri, context) => {
   if (!parsed.success) throw new ConfigError(toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
   const options: LinkOptions = {
     ...parsed.output,
-    dropped: (frame, reason) => context.dropped(frame, reason, "outbound"),
+    dropped: (frame, reason, direction) => context.dropped(frame, reason, direction),
   };
   return {
     open: async (signal) => {
@@ -115,7 +116,8 @@ class PostgresLink implements Link {
     this.#publisher = new Session(uri, { ...session, onclose });
     this.#payloads = new PayloadStore(this.#publisher.sql, settings.largePayloadTable, settings.largePayloadRetention);
     this.#inbound = new Inbound({
-      fetch: (ids) => this.#publisher.run(this.#payloads.fetch(ids)),
+      fetch: (lookups) => this.#publisher.run(this.#payloads.fetch(lookups)),
+      dropped: (frame, reason) => this.#dropped(frame, reason, "inbound"),
       fail: (error) => void this.#lost(error),
       cancel: () => this.close(),
     });
@@ -199,7 +201,7 @@ class PostgresLink implements Link {
     if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
     this.#check();
     await this.#sendAll(partition(batch, large), dropped, refused);
-    for (const { frame, reason } of dropped) this.#dropped(frame, reason);
+    for (const { frame, reason } of dropped) this.#dropped(frame, reason, "outbound");
   }
 
   /** Sends `parts`; adds to `dropped` what the server refused for good. */
