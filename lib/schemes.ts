@@ -35,7 +35,8 @@ export const KNOWN_SCHEMES: readonly string[] = Object.keys(SCHEMES).map((scheme
 
 /**
  * Parses a backbone URI; throws `ConfigError` (password masked) when it does
- * not parse or names an unknown scheme.
+ * not parse, names an unknown scheme, or breaks its backbone's URI rules
+ * (say, a Postgres query parameter the backend does not take).
  */
 export function parseUri(uri: string | URL, name = "URI"): URL {
   let url: URL;
@@ -59,6 +60,15 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
       received,
       message: `Invalid ${name}: Expected a scheme ${expected} but received ${received}`,
     }]);
+  }
+  const problems = SCHEMES[url.protocol].rules.uri?.(url) ?? [];
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map(({ part, expected, received }) => ({
+      path: `${name} ${part}`,
+      expected,
+      received,
+      message: `Invalid ${name} ${part}: Expected ${expected} but received ${received}`,
+    })));
   }
   return url;
 }
