@@ -16,7 +16,8 @@
  * reference, a reference to no row, and one to a row stored for another
  * channel are each reported as dropped. A row is looked up by its id *and*
  * the channel the reference arrived on, so another channel's message never
- * leaves the server.
+ * leaves the server. The `channel` column holds the channel's name, or its
+ * mapped name when text cannot hold it (`_postgres_channel.ts`).
  *
  * The row is inserted and the reference notified in one statement, one
  * transaction: a notification is delivered at commit, so a receiver always
@@ -45,7 +46,7 @@
 import { utf8Exceeds } from "../lib/utf8_length.ts";
 import { createHash, randomUUID } from "node:crypto";
 import type postgres from "postgres";
-import { quoteIdentifier } from "./_postgres_channel.ts";
+import { quoteIdentifier, textName } from "./_postgres_channel.ts";
 import { isPermanent, sqlState } from "./_postgres_errors.ts";
 
 /** A NOTIFY payload must be shorter than this many bytes. */
@@ -133,7 +134,7 @@ export class PayloadStore {
   /** Stores `message` and notifies a reference to it on `name`, in one statement. */
   store(name: string, channel: string, message: string): Promise<unknown> {
     const id = randomUUID();
-    const sent = this.#sql.unsafe(this.#text.insert, [id, channel, message, name, `${ESCAPE}large:v1:${id}`], {
+    const sent = this.#sql.unsafe(this.#text.insert, [id, textName(channel), message, name, `${ESCAPE}large:v1:${id}`], {
       prepare: true,
     });
     this.#sweep();
@@ -147,7 +148,8 @@ export class PayloadStore {
   async fetch(lookups: readonly Lookup[]): Promise<Found> {
     let rows: readonly { id: string; channel: string; payload: string | null }[];
     try {
-      rows = await this.#sql.unsafe(this.#text.select, [JSON.stringify(lookups)], { prepare: true });
+      const keys = lookups.map(({ id, channel }) => ({ id, channel: textName(channel) }));
+      rows = await this.#sql.unsafe(this.#text.select, [JSON.stringify(keys)], { prepare: true });
     } catch (error) {
       // 42P01: no table, so nothing was ever stored here.
       if (sqlState(error) === "42P01") rows = [];
@@ -157,7 +159,7 @@ export class PayloadStore {
     // An id is 36 characters: the id and channel side by side are unambiguous.
     const found = new Map(rows.map((row) => [row.id + row.channel, row.payload]));
     return ({ id, channel }) => {
-      const payload = found.get(id + channel);
+      const payload = found.get(id + textName(channel));
       if (payload === undefined) {
         return new Error(`No stored large message ${id}: deleted after largePayloadRetention, or never stored`);
       }
