@@ -129,14 +129,14 @@ describe("postgres:// NOTIFY from a hostile peer", () => {
     assert.equal(subscriber.stats.reconnects, 0);
   });
 
-  it("a payload that starts with U+001F but not with streamcast's prefix is an ordinary message", async () => {
+  it("a payload that starts with U+001F but not with streamcast's prefix, or of the NOTIFY limit, is an ordinary message", async () => {
     const subscriber = await Broadcast.connect(SERVER_URI, options("unit-separator"));
     group.push(subscriber);
     const channel = uniqueChannel("unit-separator");
     const dropped = droppedEvents(subscriber);
     const reader = subscriber.subscribe(channel).getReader();
     await subscriber.ready();
-    const sent = ["\u001f", "\u001fhello", "\u001fstreamcast", "\u001fStreamcast:large:v1:x"];
+    const sent = ["\u001f", "\u001fhello", "\u001fstreamcast", "\u001fStreamcast:large:v1:x", sized(7_999, "\u001f"), sized(7_999)];
     for (const payload of sent) await raw`select pg_notify(${channel}, ${payload})`;
     assert.deepEqual(events(await readUntilMessage(reader, sent.at(-1)!)), sent);
     assert.deepEqual(dropped, []);
