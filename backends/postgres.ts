@@ -1,7 +1,7 @@
 /**
  * The `postgres://` and `postgresql://` backbone: Postgres LISTEN/NOTIFY
  * through postgres.js, with the URI in the usual libpq form (user, password,
- * host, port, database, `sslmode`).
+ * host, port, database, and the query parameters `_postgres_rules.ts` accepts).
  *
  * A link is two sessions (`_postgres_session.ts`), each a postgres.js
  * instance with one connection: one LISTENs, the other publishes, a run of a
