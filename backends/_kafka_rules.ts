@@ -5,8 +5,8 @@
  * @module
  */
 import * as v from "valibot";
-import { type BackboneRules, unknownParameters } from "../lib/backbone_rules.ts";
-import { milliseconds, toConfigIssues } from "../lib/options.ts";
+import { type BackboneRules, settingsIssues, unknownParameters } from "../lib/backbone_rules.ts";
+import { milliseconds } from "../lib/options.ts";
 
 /**
  * The default of `backendOptions.maxMessageBytes`: below the broker's default
@@ -64,11 +64,6 @@ export const kafkaRules: BackboneRules = {
   },
   messageLimit: (settings) =>
     typeof settings.maxMessageBytes === "number" ? settings.maxMessageBytes : DEFAULT_MAX_MESSAGE_BYTES,
-  validate(url, settings) {
-    const parsed = v.safeParse(KafkaSettingsSchema, settings);
-    return [
-      ...(parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`)),
-      ...unknownParameters(url, PARAMETERS),
-    ];
-  },
+  uri: (url) => unknownParameters(url, PARAMETERS),
+  settings: (settings) => settingsIssues(KafkaSettingsSchema, settings),
 };

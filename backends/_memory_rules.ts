@@ -6,18 +6,15 @@
  * @module
  */
 import type { BackboneRules } from "../lib/backbone_rules.ts";
-import { configIssue, type ConfigIssue } from "../lib/errors.ts";
+import { configIssue } from "../lib/errors.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 
-/** No driver, no channel or size rule; a hub name only. */
+/** No driver, no channel or size rule, no settings; a hub name only. */
 export const memoryRules: BackboneRules = {
-  validate(url, settings) {
-    const issues: ConfigIssue[] = [];
+  uri(url) {
     const extra = url.username || url.password || url.port || url.search || url.hash || !["", "/"].includes(url.pathname);
-    if (extra) issues.push(configIssue("URI", "memory:// or memory://<hub name>", JSON.stringify(maskUri(url))));
-    for (const key of Object.keys(settings)) {
-      issues.push(configIssue(`option backendOptions.${key}`, "no such key (memory:// has no settings)", "a value"));
-    }
-    return issues;
+    return extra ? [{ part: "", expected: "memory:// or memory://<hub name>", received: JSON.stringify(maskUri(url)) }] : [];
   },
+  settings: (settings) =>
+    Object.keys(settings).map((key) => configIssue(`option backendOptions.${key}`, "no such key (memory:// has no settings)", "a value")),
 };

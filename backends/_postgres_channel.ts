@@ -27,6 +27,15 @@ export function channelName(channel: string): string {
   return `${clip(channel.replace(UNREPRESENTABLE, ""), 16)}~${digest}`;
 }
 
+/**
+ * `channel` as Postgres text (the large-message table's `channel` column):
+ * itself, or its mapped name when text cannot hold it (a NUL, an unpaired
+ * surrogate).
+ */
+export function textName(channel: string): string {
+  return representable(channel) ? channel : channelName(channel);
+}
+
 /** `name` as a quoted SQL identifier: safe for any string without NUL. */
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;

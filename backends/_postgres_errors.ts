@@ -27,8 +27,9 @@ export function isPermanent(error: unknown): boolean {
 
 /**
  * What a failed connection attempt means: rejected credentials are an
- * `AuthenticationError` and a missing database a `ConfigError` (neither is
- * retried); anything else is a `BackboneUnavailableError` (retried).
+ * `AuthenticationError`, a missing database or a setting the server refuses
+ * (from the URI's `options`) a `ConfigError` (none is retried); anything
+ * else is a `BackboneUnavailableError` (retried).
  */
 export function connectError(uri: URL, error: unknown): Error {
   const code = sqlState(error);
@@ -38,16 +39,16 @@ export function connectError(uri: URL, error: unknown): Error {
   if (code === "28P01" || code === "28000" || code === "42501") {
     return new AuthenticationError(`Postgres refused the credentials of ${masked}: ${detail}`, { cause: error });
   }
-  if (code === "3D000") {
-    const received = JSON.stringify(masked);
-    return new ConfigError([{
-      path: "URI",
-      expected: "a database that exists",
-      received,
-      message: `Invalid URI: Expected a database that exists but received ${received} (${detail})`,
-    }], { cause: error });
-  }
+  // 3D000 no such database; at startup, 42704 an unknown setting and 22023 a bad value of one.
+  if (code === "3D000") return uriError(masked, "a database that exists", detail, error);
+  if (code === "42704" || code === "22023") return uriError(masked, "settings the server accepts", detail, error);
   return new BackboneUnavailableError(`Could not connect to ${masked}: ${detail}`, { cause: error });
+}
+
+function uriError(masked: string, expected: string, detail: string, cause: unknown): ConfigError {
+  const received = JSON.stringify(masked);
+  const message = `Invalid URI: Expected ${expected} but received ${received} (${detail})`;
+  return new ConfigError([{ path: "URI", expected, received, message }], { cause });
 }
 
 /** The error a link reports when it is lost. */

@@ -2,20 +2,23 @@
  * The inbound side of a Postgres link: notifications become batches of event
  * frames on a `ReadableStream`, one batch per socket read (what postgres.js
  * parsed in one go), in order. A batch that holds references to large
- * messages waits for them to be fetched, and later batches wait for it.
+ * messages waits for them to be fetched, and later batches wait for it. A
+ * reference that finds no message of its channel (see `_postgres_large.ts`)
+ * is reported as dropped: only a failed session costs the link.
  *
  * @module
  */
 import { TickBatcher } from "../lib/tick_batcher.ts";
-import { BackboneUnavailableError } from "../lib/errors.ts";
 import { type EventFrame, eventFrame } from "../lib/frame.ts";
-import { referencedId } from "./_postgres_large.ts";
+import { type Found, type Lookup, reference } from "./_postgres_large.ts";
 
 /** What the inbound side needs from its link. */
 export interface InboundOptions {
-  /** Fetches stored large messages by id. */
-  fetch(ids: string[]): Promise<Map<string, string>>;
-  /** A batch could not be delivered (its large messages could not be fetched). */
+  /** Looks references up in the large-message table. */
+  fetch(lookups: Lookup[]): Promise<Found>;
+  /** A notification that cannot be delivered, and why. */
+  dropped(frame: EventFrame, reason: unknown): void;
+  /** A batch could not be delivered (the lookup of its large messages failed). */
   fail(error: unknown): void;
   /** The reader cancelled the stream. */
   cancel(): Promise<void>;
@@ -78,14 +81,17 @@ export class Inbound {
   }
 
   #flush(notices: Notice[]): void {
-    const ids = notices.flatMap(({ payload }) => referencedId(payload) ?? []);
-    if (ids.length === 0 && this.#delivering === undefined) return this.#deliver(toFrames(notices));
+    const lookups = notices.flatMap(({ channels, payload }) => {
+      const found = reference(payload);
+      return found && "id" in found ? [...channels].map((channel) => ({ id: found.id, channel })) : [];
+    });
+    if (lookups.length === 0 && this.#delivering === undefined) return this.#deliver(this.#toFrames(notices));
     const previous = this.#delivering;
-    const fetching = ids.length > 0 ? this.#options.fetch(ids) : undefined;
+    const fetching = lookups.length > 0 ? this.#options.fetch(lookups) : undefined;
     const delivery = (async () => {
-      const stored = await fetching;
+      const found = await fetching;
       await previous; // in order with the batches before
-      this.#deliver(toFrames(notices, stored));
+      this.#deliver(this.#toFrames(notices, found));
     })().catch((error) => this.#options.fail(error));
     this.#delivering = delivery;
     delivery.then(() => {
@@ -96,19 +102,19 @@ export class Inbound {
   #deliver(frames: EventFrame[]): void {
     if (frames.length > 0 && !this.#ended) this.#controller.enqueue(frames);
   }
-}
 
-function toFrames(notices: readonly Notice[], stored?: Map<string, string>): EventFrame[] {
-  const frames: EventFrame[] = [];
-  for (const { channels, payload } of notices) {
-    const id = stored && referencedId(payload);
-    const message = id === undefined ? payload : stored!.get(id);
-    if (message === undefined) {
-      throw new BackboneUnavailableError(
-        `A large message (row ${id}) is missing from the payload table: deleted after largePayloadRetention?`,
-      );
+  /** The frames of `notices`; what cannot be delivered is reported as dropped. */
+  #toFrames(notices: readonly Notice[], found?: Found): EventFrame[] {
+    const frames: EventFrame[] = [];
+    if (this.#ended) return frames; // the link is gone: its resync covers these
+    for (const { channels, payload } of notices) {
+      const ref = reference(payload);
+      for (const channel of channels) {
+        const message = ref === undefined ? payload : "invalid" in ref ? ref.invalid : found!({ id: ref.id, channel });
+        if (typeof message === "string") frames.push(eventFrame(channel, message));
+        else this.#options.dropped(eventFrame(channel, payload), message);
+      }
     }
-    for (const channel of channels) frames.push(eventFrame(channel, message));
+    return frames;
   }
-  return frames;
 }

@@ -11,6 +11,14 @@
  * that parses as a reference always is one. Everything else goes out as the
  * plain payload, which keeps the wire format of encode/broadcaster.
  *
+ * Any session allowed to NOTIFY can send a reference, so a receiver trusts
+ * none: a notification that begins with U+001F "streamcast:" but is no
+ * reference, a reference to no row, and one to a row stored for another
+ * channel are each reported as dropped. A row is looked up by its id *and*
+ * the channel the reference arrived on, so another channel's message never
+ * leaves the server. The `channel` column holds the channel's name, or its
+ * mapped name when text cannot hold it (`_postgres_channel.ts`).
+ *
  * The row is inserted and the reference notified in one statement, one
  * transaction: a notification is delivered at commit, so a receiver always
  * finds the row. Rows older than the retention are deleted by publishers, at
@@ -18,8 +26,10 @@
  * advisory lock so that instances creating it at once do not trip over each
  * other (`CREATE TABLE IF NOT EXISTS` alone races on the catalog). It is
  * UNLOGGED: its rows live for seconds to minutes, so they skip the WAL; a
- * crash empties it, which costs at most a resync for references in flight.
- * A role that may not create it can use one an administrator made:
+ * crash empties it, and the references in flight are reported as dropped.
+ * A role that may not create it can use one an administrator made (the
+ * `channel` column has been there since the first version, so a table made
+ * by any version serves):
  *
  * ```sql
  * create unlogged table if not exists streamcast_payloads (
@@ -36,7 +46,8 @@
 import { utf8Exceeds } from "../lib/utf8_length.ts";
 import { createHash, randomUUID } from "node:crypto";
 import type postgres from "postgres";
-import { quoteIdentifier } from "./_postgres_channel.ts";
+import { quoteIdentifier, textName } from "./_postgres_channel.ts";
+import { isPermanent, sqlState } from "./_postgres_errors.ts";
 
 /** A NOTIFY payload must be shorter than this many bytes. */
 export const NOTIFY_LIMIT = 8000;
@@ -52,11 +63,30 @@ export function needsReference(message: string): boolean {
   return utf8Exceeds(message, NOTIFY_LIMIT - 1);
 }
 
-/** The row id a notification payload refers to, or undefined for a plain payload. */
-export function referencedId(payload: string): string | undefined {
-  if (payload.charCodeAt(0) !== 0x1f) return undefined;
-  return REFERENCE.exec(payload)?.[1];
+/**
+ * What a notification payload carries: undefined for a plain message, else
+ * the id of the row it refers to, or why it is not a reference.
+ */
+export function reference(payload: string): { id: string } | { invalid: Error } | undefined {
+  if (payload.charCodeAt(0) !== 0x1f || !payload.startsWith(ESCAPE)) return undefined;
+  const id = REFERENCE.exec(payload)?.[1];
+  if (id !== undefined) return { id };
+  const received = JSON.stringify(payload.length > 80 ? `${payload.slice(0, 80)}…` : payload);
+  return {
+    invalid: new Error(
+      `Invalid large-message reference: Expected U+001F "streamcast:large:v1:" and a lowercase UUID but received ${received}`,
+    ),
+  };
 }
+
+/** A reference to look up: the row's id and the channel it arrived for. */
+export interface Lookup {
+  readonly id: string;
+  readonly channel: string;
+}
+
+/** What the lookups found: each stored message, or why there is none. */
+export type Found = (lookup: Lookup) => string | Error;
 
 /** The large-message table of one link, reached through the link's query session. */
 export class PayloadStore {
@@ -76,7 +106,9 @@ export class PayloadStore {
     this.#text = {
       insert: `with stored as (insert into ${t} (id, channel, payload) values ($1, $2, $3) returning id)
         select pg_notify($4, $5) from stored`,
-      select: `select id::text as id, payload from ${t} where id = any(string_to_array($1, ',')::uuid[])`,
+      // The payload only where the channel matches: another channel's message never leaves the server.
+      select: `select r.id::text as id, r.channel, case when t.channel = r.channel then t.payload end as payload
+        from json_to_recordset($1::text::json) as r(id uuid, channel text) join ${t} as t on t.id = r.id`,
       sweep: `delete from ${t} where created_at < now() - make_interval(secs => $1)`,
       // One simple query is one implicit transaction: the advisory lock lasts until it ends.
       ddl: `select pg_advisory_xact_lock(${LOCK_CLASS}, ${lock});
@@ -102,19 +134,37 @@ export class PayloadStore {
   /** Stores `message` and notifies a reference to it on `name`, in one statement. */
   store(name: string, channel: string, message: string): Promise<unknown> {
     const id = randomUUID();
-    const sent = this.#sql.unsafe(this.#text.insert, [id, channel, message, name, `${ESCAPE}large:v1:${id}`], {
+    const sent = this.#sql.unsafe(this.#text.insert, [id, textName(channel), message, name, `${ESCAPE}large:v1:${id}`], {
       prepare: true,
     });
     this.#sweep();
     return sent;
   }
 
-  /** The stored messages with these ids (those still there). */
-  async fetch(ids: readonly string[]): Promise<Map<string, string>> {
-    const rows = await this.#sql.unsafe<{ id: string; payload: string }[]>(this.#text.select, [ids.join(",")], {
-      prepare: true,
-    });
-    return new Map(rows.map((row) => [row.id, row.payload]));
+  /**
+   * Looks the references up, each by id and channel. Rejects only when the
+   * session fails; a refusal for good (no privilege) is the answer to each.
+   */
+  async fetch(lookups: readonly Lookup[]): Promise<Found> {
+    let rows: readonly { id: string; channel: string; payload: string | null }[];
+    try {
+      const keys = lookups.map(({ id, channel }) => ({ id, channel: textName(channel) }));
+      rows = await this.#sql.unsafe(this.#text.select, [JSON.stringify(keys)], { prepare: true });
+    } catch (error) {
+      // 42P01: no table, so nothing was ever stored here.
+      if (sqlState(error) === "42P01") rows = [];
+      else if (isPermanent(error)) return () => error as Error;
+      else throw error;
+    }
+    // An id is 36 characters: the id and channel side by side are unambiguous.
+    const found = new Map(rows.map((row) => [row.id + row.channel, row.payload]));
+    return ({ id, channel }) => {
+      const payload = found.get(id + textName(channel));
+      if (payload === undefined) {
+        return new Error(`No stored large message ${id}: deleted after largePayloadRetention, or never stored`);
+      }
+      return payload ?? new Error(`The stored large message ${id} belongs to another channel`);
+    };
   }
 
   async #create(): Promise<void> {

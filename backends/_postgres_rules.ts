@@ -3,11 +3,18 @@
  * Any channel works (a long name is mapped, see `_postgres_channel.ts`), and
  * any message a string can hold (a large one goes through a table).
  *
+ * The URI takes the query parameters below and no other: postgres.js would
+ * send any other to the server as a setting at connection, where a typo
+ * (`?histroy=1`) fails every attempt, retried forever; and a driver option
+ * (`max`, `connect_timeout`) would be overridden by the session's own. An
+ * unknown `sslmode` would mean full verification to postgres.js. User,
+ * password and database are percent-decoded, so they must decode.
+ *
  * @module
  */
 import * as v from "valibot";
-import type { BackboneRules } from "../lib/backbone_rules.ts";
-import { milliseconds, toConfigIssues } from "../lib/options.ts";
+import { type BackboneRules, settingsIssues, type UriProblem } from "../lib/backbone_rules.ts";
+import { milliseconds } from "../lib/options.ts";
 
 /** What `BroadcastOptions.backendOptions` may hold for `postgres://`; see `PostgresSettings`. */
 export const PostgresSettingsSchema = v.strictObject({
@@ -16,11 +23,53 @@ export const PostgresSettingsSchema = v.strictObject({
   largePayloadRetention: v.optional(milliseconds(1_000), 3_600_000),
 });
 
-/** The driver to name when it is missing; no channel or size rule; the settings are checked. */
+/** The query parameters a Postgres URI may hold, with the values each takes (any when absent). */
+const PARAMETERS: Readonly<Record<string, readonly string[] | undefined>> = {
+  application_name: undefined,
+  // Server settings at connection: `-c search_path=app -c statement_timeout=5s`.
+  options: undefined,
+  // verify-ca checks the host name too: postgres.js verifies in full or not at all.
+  sslmode: ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+  // postgres.js reads no certificate file: `system` (the system CAs, verify-full) only.
+  sslrootcert: ["system"],
+};
+
+/** The driver to name when it is missing; the URI's parameters and names; the settings. */
 export const postgresRules: BackboneRules = {
   driver: "postgres",
-  validate(_url, settings) {
-    const parsed = v.safeParse(PostgresSettingsSchema, settings);
-    return parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`);
-  },
+  uri: postgresUriProblems,
+  settings: (settings) => settingsIssues(PostgresSettingsSchema, settings),
 };
+
+function postgresUriProblems(url: URL): UriProblem[] {
+  const problems: UriProblem[] = [];
+  for (const name of new Set(url.searchParams.keys())) {
+    const values = url.searchParams.getAll(name);
+    if (!Object.hasOwn(PARAMETERS, name)) {
+      const expected = `one of ${Object.keys(PARAMETERS).join(", ")}`;
+      problems.push({ part: "parameter", expected, received: JSON.stringify(name) });
+    } else if (values.length > 1) {
+      problems.push({ part: `parameter ${name}`, expected: "one value", received: `${values.length}` });
+    } else if (PARAMETERS[name] && !PARAMETERS[name].includes(values[0])) {
+      const allowed = PARAMETERS[name];
+      const expected = allowed.length === 1 ? JSON.stringify(allowed[0]) : `one of ${allowed.join(", ")}`;
+      problems.push({ part: `parameter ${name}`, expected, received: JSON.stringify(values[0]) });
+    }
+  }
+  const names = { user: url.username, password: url.password, database: url.pathname.slice(1) };
+  for (const [part, text] of Object.entries(names)) {
+    if (decodes(text)) continue;
+    const received = part === "password" ? "***" : JSON.stringify(text);
+    problems.push({ part, expected: "percent-encoded UTF-8", received });
+  }
+  return problems;
+}
+
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

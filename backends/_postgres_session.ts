@@ -34,6 +34,10 @@ export class Session {
       max_lifetime: null, // its default ends a connection after 30-60 minutes
       connect_timeout: 60, // the core's connectTimeout comes first
       fetch_types: false,
+      // Decoded here: postgres.js would use the database name as written (`my%20db`).
+      database: decodeURIComponent(uri.pathname.slice(1)) || undefined,
+      username: decodeURIComponent(uri.username) || undefined,
+      password: decodeURIComponent(uri.password) || undefined,
       connection: { application_name: options.applicationName },
       onnotice: () => {},
       onnotify: options.onnotify,

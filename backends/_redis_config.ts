@@ -41,7 +41,9 @@ export interface RedisConfig {
 /** Reads the URI and settings; throws `ConfigError` naming everything that is wrong. */
 export async function redisConfig(uri: URL, settings: Readonly<Record<string, unknown>>): Promise<RedisConfig> {
   const parsed = v.safeParse(RedisSettingsSchema, settings);
-  const { database, issues } = redisDatabase(uri);
+  // The Broadcast checked both already; a connector made directly is checked here.
+  const { database, problems } = redisDatabase(uri);
+  const issues = problems.map(({ part, expected, received }) => configIssue(`URI ${part}`, expected, received));
   if (!parsed.success) issues.unshift(...toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
   if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
   const { clientName, resp, tls } = parsed.output;

@@ -7,9 +7,7 @@
  * @module
  */
 import * as v from "valibot";
-import { type BackboneRules, unknownParameters } from "../lib/backbone_rules.ts";
-import { configIssue, type ConfigIssue } from "../lib/errors.ts";
-import { toConfigIssues } from "../lib/options.ts";
+import { type BackboneRules, settingsIssues, unknownParameters, type UriProblem } from "../lib/backbone_rules.ts";
 
 /** The highest database number a Redis server can be configured with. */
 const MAX_DATABASE = 2 ** 31 - 1;
@@ -22,23 +20,17 @@ export const RedisSettingsSchema = v.strictObject({
 });
 
 /** The database number the URI's path names, or problems with it. */
-export function redisDatabase(url: URL): { database?: number; issues: ConfigIssue[] } {
-  const text = decodeURIComponent(url.pathname.slice(1));
-  if (text === "") return { issues: [] };
+export function redisDatabase(url: URL): { database?: number; problems: UriProblem[] } {
+  const text = url.pathname.slice(1);
+  if (text === "") return { problems: [] };
   const database = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
-  if (database <= MAX_DATABASE) return { database, issues: [] };
-  return { issues: [configIssue("URI database", `a database number from 0 to ${MAX_DATABASE}`, JSON.stringify(text))] };
+  if (database <= MAX_DATABASE) return { database, problems: [] };
+  return { problems: [{ part: "database", expected: `a database number from 0 to ${MAX_DATABASE}`, received: JSON.stringify(text) }] };
 }
 
 /** No driver-side channel or size rule; the settings and the URI's database and parameters are checked. */
 export const redisRules: BackboneRules = {
   driver: "redis",
-  validate(url, settings) {
-    const parsed = v.safeParse(RedisSettingsSchema, settings);
-    return [
-      ...(parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`)),
-      ...redisDatabase(url).issues,
-      ...unknownParameters(url, ["ca"]),
-    ];
-  },
+  uri: (url) => [...redisDatabase(url).problems, ...unknownParameters(url, ["ca"])],
+  settings: (settings) => settingsIssues(RedisSettingsSchema, settings),
 };

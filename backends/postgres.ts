@@ -1,7 +1,7 @@
 /**
  * The `postgres://` and `postgresql://` backbone: Postgres LISTEN/NOTIFY
  * through postgres.js, with the URI in the usual libpq form (user, password,
- * host, port, database, `sslmode`).
+ * host, port, database, and the query parameters `_postgres_rules.ts` accepts).
  *
  * A link is two sessions (`_postgres_session.ts`), each a postgres.js
  * instance with one connection: one LISTENs, the other publishes, a run of a
@@ -19,14 +19,15 @@
  * holds nothing else between links. A message the server refuses for good
  * (U+0000, a character the database encoding cannot hold, no privilege to
  * create the large-message table) is reported to the core through
- * `ConnectorContext.dropped` and its write resolves.
+ * `ConnectorContext.dropped` and its write resolves; so is a notification
+ * that cannot be delivered (a forged or stale large-message reference).
  *
  * @module
  */
 import * as v from "valibot";
 import { BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, Link } from "../lib/link.ts";
+import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
 import { toConfigIssues } from "../lib/options.ts";
 import { PostgresSettingsSchema as SettingsSchema } from "./_postgres_rules.ts";
 import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
@@ -60,8 +61,8 @@ interface Dropped {
 
 /** What a link needs from its connector. */
 interface LinkOptions extends Settings {
-  /** Reports a message the server refused for good. */
-  dropped(frame: EventFrame, reason: unknown): void;
+  /** Reports a message the server refused for good, or a notification that cannot be delivered. */
+  dropped: ConnectorContext["dropped"];
 }
 
 /** Builds a connector for the Postgres server named by `uri`; throws `ConfigError` for bad settings. */
@@ -70,7 +71,7 @@ export const postgresBackend: Backend = (uri, context) => {
   if (!parsed.success) throw new ConfigError(toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
   const options: LinkOptions = {
     ...parsed.output,
-    dropped: (frame, reason) => context.dropped(frame, reason, "outbound"),
+    dropped: (frame, reason, direction) => context.dropped(frame, reason, direction),
   };
   return {
     open: async (signal) => {
@@ -110,7 +111,8 @@ class PostgresLink implements Link {
     this.#publisher = new Session(uri, { ...session, onclose });
     this.#payloads = new PayloadStore(this.#publisher.sql, settings.largePayloadTable, settings.largePayloadRetention);
     this.#inbound = new Inbound({
-      fetch: (ids) => this.#publisher.run(this.#payloads.fetch(ids)),
+      fetch: (lookups) => this.#publisher.run(this.#payloads.fetch(lookups)),
+      dropped: (frame, reason) => this.#dropped(frame, reason, "inbound"),
       fail: (error) => void this.#lost(error),
       cancel: () => this.close(),
     });
@@ -194,7 +196,7 @@ class PostgresLink implements Link {
     if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
     this.#check();
     await this.#sendAll(partition(batch, large), dropped, refused);
-    for (const { frame, reason } of dropped) this.#dropped(frame, reason);
+    for (const { frame, reason } of dropped) this.#dropped(frame, reason, "outbound");
   }
 
   /** Sends `parts`; adds to `dropped` what the server refused for good. */

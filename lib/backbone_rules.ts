@@ -7,7 +7,18 @@
  *
  * @module
  */
-import { configIssue, type ConfigIssue } from "./errors.ts";
+import * as v from "valibot";
+import type { ConfigIssue } from "./errors.ts";
+import { toConfigIssues } from "./options.ts";
+
+/** A problem with one part of a URI, e.g. `parameter sslmode`, `database`. */
+export interface UriProblem {
+  /** The part, as the message names it after the URI's name: `parameter sslmode`; "" for the whole URI. */
+  readonly part: string;
+  readonly expected: string;
+  /** As printed: never a password. */
+  readonly received: string;
+}
 
 /** A backbone's rules, checked by the core before anything reaches a link. */
 export interface BackboneRules {
@@ -19,20 +30,28 @@ export interface BackboneRules {
     /** The rule in words, for `ChannelError`. */
     readonly rule: string;
   };
+  /**
+   * What is wrong with a URI of this scheme beyond its scheme (path,
+   * parameters, names), seen without connecting: an unknown parameter
+   * included, so that a typo is loud when the Broadcast is made.
+   */
+  readonly uri: (url: URL) => UriProblem[];
+  /** What is wrong with `backendOptions`, unknown keys included. */
+  readonly settings: (settings: Readonly<Record<string, unknown>>) => ConfigIssue[];
   /** The largest message in UTF-8 bytes under the backend's settings; no limit when absent. */
   readonly messageLimit?: (settings: Readonly<Record<string, unknown>>) => number;
-  /**
-   * Every problem with the URI's backend-specific parts (path, parameters) and
-   * with `backendOptions` that can be seen without connecting: unknown keys
-   * and parameters included, so that a typo is loud when the Broadcast is made.
-   */
-  readonly validate: (url: URL, settings: Readonly<Record<string, unknown>>) => ConfigIssue[];
 }
 
-/** An issue for each query parameter of `url` that is not in `known`. */
-export function unknownParameters(url: URL, known: readonly string[]): ConfigIssue[] {
+/** A problem for each query parameter of `url` that is not in `known`. */
+export function unknownParameters(url: URL, known: readonly string[]): UriProblem[] {
   const expected = known.length === 0 ? "no parameters" : `one of ${known.join(", ")}`;
   return [...new Set(url.searchParams.keys())]
     .filter((key) => !known.includes(key))
-    .map((key) => configIssue(`URI parameter ${JSON.stringify(key)}`, expected, "an unknown parameter"));
+    .map((key) => ({ part: "parameter", expected, received: JSON.stringify(key) }));
+}
+
+/** The issues of a settings schema, each named `option backendOptions.<key>`. */
+export function settingsIssues(schema: v.GenericSchema, settings: Readonly<Record<string, unknown>>): ConfigIssue[] {
+  const parsed = v.safeParse(schema, settings);
+  return parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`);
 }

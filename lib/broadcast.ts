@@ -14,7 +14,7 @@ import {
   type MessageCheck,
   messageCheck,
   parseUri,
-  validateBackbone,
+  validateSettings,
 } from "./schemes.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import { type State, Supervisor } from "./supervisor.ts";
@@ -86,7 +86,7 @@ export class Broadcast extends EventTarget {
     this.#checkChannel = channelCheck(this.#url);
     this.#options = parseOptions(options);
     const { replayBufferSize, subscriberBuffer, backendOptions, backend } = this.#options;
-    if (backend === undefined) validateBackbone(this.#url, backendOptions);
+    if (backend === undefined) validateSettings(this.#url, backendOptions);
     this.#checkMessage = messageCheck(this.#url, backendOptions);
     this.#subscriptions = new Subscriptions({
       onError: (link, error) => this.#supervisor.lost(link, error),

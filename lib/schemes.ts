@@ -5,7 +5,7 @@ import { memoryRules } from "../backends/_memory_rules.ts";
 import { postgresRules } from "../backends/_postgres_rules.ts";
 import { redisRules } from "../backends/_redis_rules.ts";
 import type { BackboneRules } from "./backbone_rules.ts";
-import { ChannelError, ConfigError, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
+import { ChannelError, ConfigError, configIssue, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
 import type { Backend } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 
@@ -35,7 +35,8 @@ export const KNOWN_SCHEMES: readonly string[] = Object.keys(SCHEMES).map((scheme
 
 /**
  * Parses a backbone URI; throws `ConfigError` (password masked) when it does
- * not parse or names an unknown scheme.
+ * not parse, names an unknown scheme, or breaks its backbone's URI rules
+ * (say, a Postgres query parameter the backend does not take).
  */
 export function parseUri(uri: string | URL, name = "URI"): URL {
   let url: URL;
@@ -61,6 +62,10 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
       message: `Invalid ${name}: Expected a scheme ${expected} but received ${received}`,
     }]);
   }
+  const problems = SCHEMES[url.protocol].rules.uri(url);
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map(({ part, expected, received }) => configIssue(part ? `${name} ${part}` : name, expected, received)));
+  }
   return url;
 }
 
@@ -79,12 +84,11 @@ function brokerList(uri: string): string {
 }
 
 /**
- * Checks the URI's backend-specific parts and the backend settings against
- * the scheme's rules, without loading its driver; throws `ConfigError`
- * naming every problem.
+ * Checks the backend settings against the scheme's rules, without loading its
+ * driver; throws `ConfigError` naming every problem.
  */
-export function validateBackbone(url: URL, settings: Readonly<Record<string, unknown>>): void {
-  const issues = SCHEMES[url.protocol]?.rules.validate(url, settings) ?? [];
+export function validateSettings(url: URL, settings: Readonly<Record<string, unknown>>): void {
+  const issues = SCHEMES[url.protocol]?.rules.settings(settings) ?? [];
   if (issues.length > 0) throw new ConfigError(issues);
 }
 
