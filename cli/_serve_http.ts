@@ -92,7 +92,10 @@ async function publish(req: IncomingMessage, res: ServerResponse, url: URL, cont
   res.writeHead(state === "up" ? 200 : 202, { "content-type": "application/json" }).end(body);
 }
 
-/** Reads a UTF-8 body of at most `limit` bytes; throws `BodyError` (413 or 400). */
+/**
+ * Reads a UTF-8 body of at most `limit` bytes, byte for byte: a leading byte
+ * order mark is part of the message. Throws `BodyError` (413 or 400).
+ */
 export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const tooLarge = (size: string) => new BodyError(413, `Invalid body: Expected at most ${limit} bytes but received ${size}`);
   const declared = Number(req.headers["content-length"] ?? NaN);
@@ -105,7 +108,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
     chunks.push(chunk);
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(Buffer.concat(chunks));
   } catch (error) {
     throw new BodyError(400, "Invalid body: Expected UTF-8 text but received bytes that are not UTF-8", { cause: error });
   }
