@@ -11,7 +11,7 @@ import { type CommandSpec, describeInteger, integer, invalid, type OptionSpec, p
 
 export { UsageError };
 
-/** Everything a worker needs; sent from the primary to each worker as JSON. */
+/** Everything a worker needs; the primary sends it to each worker over the IPC channel (`_serve_ipc.ts`). */
 export interface ServeConfig {
   host: string;
   port: number;

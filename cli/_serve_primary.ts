@@ -11,6 +11,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { maskUri } from "../mod.ts";
 import type { ServeConfig } from "./_serve_config.ts";
+import { answerConfig, workerEnv } from "./_serve_ipc.ts";
 
 /** A worker that lived less than this is "young": its replacement waits longer. */
 const YOUNG = 10_000;
@@ -28,7 +29,7 @@ export function runPrimary(config: ServeConfig): Promise<number> {
   // The worker module sits beside this one: .ts from the sources, .js once built.
   const exec = fileURLToPath(new URL(`./_serve_worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
   cluster.setupPrimary({ exec, args: [] });
-  const env = { STREAMCAST_SERVE_CONFIG: JSON.stringify(config) };
+  const env = workerEnv(process.env);
   const started = new Map<number, number>(); // worker id → start time
   const why = new Map<number, string>(); // worker id → what it told us before exiting
   let restartDelay = FIRST_RESTART_DELAY;
@@ -39,6 +40,7 @@ export function runPrimary(config: ServeConfig): Promise<number> {
 
   const fork = () => {
     const worker = cluster.fork(env);
+    answerConfig(worker, config);
     started.set(worker.id, Date.now());
     worker.on("message", (message: { type?: string; reason?: string }) => {
       if (message?.type === "giveup" || message?.type === "fatal") why.set(worker.id, `${message.type}: ${message.reason}`);
