@@ -11,6 +11,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { maskUri } from "../mod.ts";
 import type { ServeConfig } from "./_serve_config.ts";
+import { isLoopback } from "./_serve_host.ts";
 import { answerConfig, workerEnv } from "./_serve_ipc.ts";
 
 /** A worker that lived less than this is "young": its replacement waits longer. */
@@ -97,6 +98,10 @@ export function runPrimary(config: ServeConfig): Promise<number> {
 
   const plural = config.workers === 1 ? "worker" : "workers";
   log(`starting ${config.workers} ${plural} on http://${hostPort(config.host, config.port)}, backbone ${maskUri(config.uri)}`);
+  const { auth } = config.security;
+  if (!isLoopback(config.host) && auth.token === undefined && auth.jwt === undefined) {
+    log(`--insecure: no token is required, so anyone who reaches ${config.host} can publish`);
+  }
   for (let i = 0; i < config.workers; i++) fork();
   return finished.finally(() => {
     process.off("SIGTERM", onSignal);

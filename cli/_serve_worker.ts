@@ -8,6 +8,7 @@
 import http from "node:http";
 import process from "node:process";
 import { Broadcast, GiveUpError, maskUri } from "../mod.ts";
+import { createAuthenticator } from "./_serve_auth.ts";
 import { routeHttp } from "./_serve_http.ts";
 import { receiveConfig } from "./_serve_ipc.ts";
 import { reply, type SseClient } from "./_serve_sse.ts";
@@ -49,7 +50,7 @@ broadcast.addEventListener("resync", (event) => {
 });
 broadcast.addEventListener("giveup", (event) => void giveUp(event.detail.error));
 
-const context = { broadcast, clients, config, stopping: () => stopping };
+const context = { broadcast, clients, config, auth: createAuthenticator(config.security.auth), stopping: () => stopping };
 // A bug met by one request must cost that request, never the worker and all its streams.
 const server = http.createServer((req, res) => {
   routeHttp(req, res, context).catch((error) => {

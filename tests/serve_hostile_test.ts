@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { freePort, healthIs, killServes, publish, type Serve, SseClient, startServe } from "./_serve.ts";
+import { freePort, healthIs, killServes, publish, rawRequest, request, runServe, type Serve, SseClient, startServe } from "./_serve.ts";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const ch = (name: string) => `${name}-${RUN}`;
@@ -66,6 +66,99 @@ describe("streamcast serve: secrets stay out of the process table", { timeout: 6
           assert.ok(!text.includes(password), `${file} holds the password`);
         }
       }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("streamcast serve: requests from strangers", { timeout: 60_000 }, () => {
+  let server: Serve;
+  let port = 0;
+
+  before(async () => {
+    port = await freePort();
+    server = startServe(["--port", String(port)]);
+    await healthIs(port, "up");
+  });
+  after(() => server?.stop());
+
+  const status = (answer: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1]);
+  const get = (host: string) => rawRequest(port, `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+
+  it("answers 421 to a request whose Host is not a loopback name while it listens on loopback (DNS rebinding)", async () => {
+    const client = new SseClient(port, [ch("rebind")]);
+    try {
+      await client.ready();
+      const evil = await get("evil.example");
+      assert.equal(status(evil), 421, evil);
+      assert.match(evil, /Invalid Host: Expected a loopback name .* but received \\"evil\.example\\"/);
+      const body = "from a rebound name";
+      const posted = await rawRequest(
+        port,
+        `POST /publish/${ch("rebind")} HTTP/1.1\r\nHost: evil.example:${port}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      assert.equal(status(posted), 421, posted);
+      for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, "127.1.2.3"]) assert.equal(status(await get(host)), 200, host);
+      assert.equal((await publish(port, ch("rebind"), "from this machine")).status, 200);
+      await client.received(["from this machine"]);
+      assert.deepEqual(client.messages(), ["from this machine"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("answers 403 to a publish from a foreign Origin, whatever its content type (CSRF)", async () => {
+    const client = new SseClient(port, [ch("csrf")]);
+    try {
+      await client.ready();
+      for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json"]) {
+        for (const origin of ["http://evil.example", "null", `http://localhost:${port + 1}`]) {
+          const answer = await publish(port, ch("csrf"), "forged", { origin, "content-type": type });
+          assert.equal(answer.status, 403, `${origin} ${type}`);
+          assert.match(String(answer.json.error), /^Invalid Origin: Expected this server's own origin/);
+          assert.equal(answer.headers["access-control-allow-origin"], undefined);
+        }
+      }
+      const own = await publish(port, ch("csrf"), "from its own page", { origin: `http://127.0.0.1:${port}`, "content-type": "text/plain" });
+      assert.equal(own.status, 200);
+      await client.received(["from its own page"]);
+      assert.deepEqual(client.messages(), ["from its own page"]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("streamcast serve: what /healthz tells a stranger", { timeout: 60_000 }, () => {
+  it("names the backbone's scheme only, never its user or host", async () => {
+    const port = await freePort();
+    const server = startServe(["--port", String(port), "--uri", `redis://app:hunter2@127.0.0.1:${await freePort()}`]);
+    try {
+      await healthIs(port, "connecting").catch(() => healthIs(port, "down"));
+      const { json } = await request(port, "GET", "/healthz");
+      assert.equal(json.backbone, "redis://***");
+      assert.doesNotMatch(JSON.stringify(json), /app|127\.0\.0\.1|hunter2/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("streamcast serve: beyond loopback", { timeout: 60_000 }, () => {
+  it("refuses to listen beyond loopback without a token, unless --insecure says so", async () => {
+    const port = String(await freePort());
+    for (const host of ["0.0.0.0", "::", "192.0.2.1"]) {
+      const { code, stderr } = await runServe(["--host", host, "--port", port]);
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, new RegExp(`^streamcast serve: Invalid --host: Expected a loopback address .* but received "${host}"`));
+      assert.match(stderr, /--insecure/);
+    }
+    const server = startServe(["--host", "0.0.0.0", "--port", port, "--insecure"]);
+    try {
+      await healthIs(Number(port), "up");
+      await server.waitLog(/listening on http:\/\/0\.0\.0\.0/);
+      assert.ok(server.log.some((line) => /insecure/i.test(line)), `a warning in the log:\n${server.log.join("\n")}`);
     } finally {
       await server.stop();
     }
