@@ -42,13 +42,14 @@ describe("streamcast serve: what it publishes", { timeout: 60_000 }, () => {
 });
 
 describe("streamcast serve: secrets stay out of the process table", { timeout: 60_000 }, () => {
-  it("no worker has the backbone password in its environment or command line, nor the primary in its command line", async () => {
+  it("no worker has the backbone password or the token in its environment or command line, nor the primary in its command line", async () => {
     const password = `pw-${RUN}-hunter2`;
+    const token = `token-${RUN}-0123456789abcdef`;
     // Nobody listens there: the workers keep retrying, and stay up to be inspected.
     const uri = `redis://default:${password}@127.0.0.1:${await freePort()}`;
     const port = await freePort();
     // The URI comes from the environment: on the command line the user would have put it in argv himself.
-    const server = startServe(["--workers", "2", "--port", String(port)], { OPAL_BROADCAST_URI: uri });
+    const server = startServe(["--workers", "2", "--port", String(port)], { OPAL_BROADCAST_URI: uri, STREAMCAST_SERVE_TOKEN: token });
     try {
       const pids = new Set<number>();
       for (let from = 0; pids.size < 2;) {
@@ -57,6 +58,9 @@ describe("streamcast serve: secrets stay out of the process table", { timeout: 6
         from = server.log.findIndex((line) => line.includes(match[0])) + 1;
       }
       const read = (file: string) => readFileSync(file).toString("utf8").replaceAll("\0", "\n");
+      const anonymous = await publish(port, ch("proc"), "no token");
+      assert.equal(anonymous.status, 401, "the workers know the token");
+      assert.equal((await publish(port, ch("proc"), "buffered", { authorization: `Bearer ${token}` })).status, 202);
       // Only whether it is there, never the file itself: a failure must not print the environment.
       assert.ok(!read(`/proc/${server.child.pid}/cmdline`).includes(password), "the primary's command line holds the password");
       for (const pid of pids) {
@@ -64,6 +68,7 @@ describe("streamcast serve: secrets stay out of the process table", { timeout: 6
           const text = read(file);
           assert.ok(text.length > 0, `${file} was read`);
           assert.ok(!text.includes(password), `${file} holds the password`);
+          assert.ok(!text.includes(token), `${file} holds the token`);
         }
       }
     } finally {
