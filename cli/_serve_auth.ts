@@ -73,7 +73,7 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
     async authenticate(headers) {
       const [scheme, bearer, ...rest] = (headers.get("authorization") ?? "").trim().split(/\s+/);
       if (scheme === "" || scheme.toLowerCase() !== "bearer" || bearer === undefined || rest.length > 0) {
-        const received = scheme === "" ? "none" : "another kind of Authorization header";
+        const received = scheme === "" ? "none" : scheme.toLowerCase() === "bearer" && bearer === undefined ? "an empty one" : "another kind of Authorization header";
         return refusal(401, `Invalid Authorization: Expected a bearer token but received ${received}`, { "www-authenticate": CHALLENGE });
       }
       if (token !== undefined && equal(await token, await digest(bearer))) return EVERYTHING;

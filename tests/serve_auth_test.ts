@@ -179,6 +179,19 @@ describe("streamcast serve with a JWKS URL", { timeout: 60_000 }, () => {
     assert.match(String(answer.json.error), /is signed with an unknown key/);
     assert.ok(jwks.hits() >= 1, "the key set was fetched");
   });
+
+  it("answers 503, not 401, while the key set cannot be fetched", async () => {
+    const port = await freePort();
+    const unreachable = startServe(["--port", String(port), "--jwks-url", `http://127.0.0.1:${await freePort()}/jwks.json`]);
+    try {
+      await healthIs(port, "up");
+      const answer = await publish(port, ch("news"), "signed", bearer(await keys.sign({ publish: ["*"] })));
+      assert.equal(answer.status, 503);
+      assert.equal(answer.json.error, "Unavailable: the keys to verify the token with cannot be fetched");
+    } finally {
+      await unreachable.stop();
+    }
+  });
 });
 
 describe("streamcast serve: /healthz with a token", { timeout: 60_000 }, () => {
