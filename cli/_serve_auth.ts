@@ -16,7 +16,7 @@
  * the serve command.
  */
 import { createRemoteJWKSet, errors, importSPKI, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
-import { type Refusal, refusal } from "./_serve_refusal.ts";
+import { isRefusal, type Refusal, refusal } from "./_serve_refusal.ts";
 
 /** How JWTs are verified. */
 export interface JwtSettings {
@@ -96,7 +96,7 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
 export async function authorize(auth: Authenticator, headers: Headers, action: Action, channels: readonly string[]): Promise<Refusal | undefined> {
   if (!auth.requires(action)) return undefined;
   const caller = await auth.authenticate(headers);
-  if ("status" in caller) return caller;
+  if (isRefusal(caller)) return caller;
   const denied = channels.find((channel) => !caller.may(action, channel));
   if (denied === undefined) return undefined;
   const verb = action === "publish" ? "publish on" : "subscribe to";
