@@ -12,10 +12,14 @@ export class UsageError extends Error {
   readonly code = "USAGE" as const;
 }
 
-/** One option: a flag, or a string whose text a valibot schema turns into a value. */
+/**
+ * One option: a flag, or a string whose text a valibot schema turns into a
+ * value; a `multiple` string may be given several times, and its value is the
+ * list of what each gave.
+ */
 export type OptionSpec =
   | { type: "boolean"; short?: string }
-  | { type: "string"; short?: string; schema: v.GenericSchema<string, unknown>; expected: string };
+  | { type: "string"; short?: string; multiple?: boolean; schema: v.GenericSchema<string, unknown>; expected: string };
 
 /** What a subcommand accepts. */
 export type CommandSpec = Record<string, OptionSpec>;
@@ -53,7 +57,7 @@ export const text: v.GenericSchema<string, string> = v.pipe(v.string(), v.minLen
 export function parseCommand(argv: string[], spec: CommandSpec): Parsed {
   const options = Object.fromEntries(
     Object.entries({ ...spec, help: { type: "boolean", short: "h" } as OptionSpec })
-      .map(([name, o]) => [name, o.short ? { type: o.type, short: o.short } : { type: o.type }]),
+      .map(([name, o]) => [name, { type: o.type, ...o.short ? { short: o.short } : {}, ...o.type === "string" && o.multiple ? { multiple: true } : {} }]),
   );
   let parsed;
   try {
@@ -68,9 +72,12 @@ export function parseCommand(argv: string[], spec: CommandSpec): Parsed {
       values[name] = raw;
       continue;
     }
-    const result = v.safeParse(option.schema, raw);
-    if (!result.success) throw invalid(`--${name}`, option.expected, JSON.stringify(raw));
-    values[name] = result.output;
+    const each = (one: string) => {
+      const result = v.safeParse(option.schema, one);
+      if (!result.success) throw invalid(`--${name}`, option.expected, JSON.stringify(one));
+      return result.output;
+    };
+    values[name] = Array.isArray(raw) ? raw.map((one) => each(String(one))) : each(String(raw));
   }
   return { values, positionals: parsed.positionals };
 }

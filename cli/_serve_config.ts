@@ -8,10 +8,11 @@
 import * as v from "valibot";
 import { Broadcast, type BroadcastOptions, ConfigError, configFromEnv, maskUri } from "../mod.ts";
 import { type CommandSpec, describeInteger, integer, invalid, type OptionSpec, parseCommand, UsageError } from "./_args.ts";
+import { resolveSecurity, type SecurityConfig, type SecurityFlags } from "./_serve_security_config.ts";
 
 export { UsageError };
 
-/** Everything a worker needs; sent from the primary to each worker as JSON. */
+/** Everything a worker needs; the primary sends it to each worker over the IPC channel (`_serve_ipc.ts`). */
 export interface ServeConfig {
   host: string;
   port: number;
@@ -25,6 +26,8 @@ export interface ServeConfig {
   /** A client that takes no write for this long is closed. */
   writeTimeout: number;
   maxBody: number;
+  /** Tokens, allowed origins and hosts (the token included: never print it). */
+  security: SecurityConfig;
 }
 
 const HOUR = 3_600_000;
@@ -34,7 +37,12 @@ const whole = (min: number, max: number | undefined, what?: string): OptionSpec 
   expected: what === undefined ? describeInteger(min, max) : `${what} from ${min} to ${max}`,
 });
 const ms = (min = 0) => whole(min, HOUR, "a number of milliseconds");
-const words = (expected: string): OptionSpec => ({ type: "string", schema: v.pipe(v.string(), v.trim(), v.minLength(1)), expected });
+const words = (expected: string, multiple = false): OptionSpec => ({
+  type: "string",
+  schema: v.pipe(v.string(), v.trim(), v.minLength(1)),
+  expected,
+  multiple,
+});
 
 const SPEC = {
   port: whole(0, 65_535),
@@ -50,13 +58,21 @@ const SPEC = {
   keepalive: ms(1_000),
   "write-timeout": ms(1_000),
   "max-body": whole(1, 64 * 1024 * 1024, "a number of bytes"),
+  "token-file": words("a file path"),
+  "jwt-public-key": words("a file path"),
+  "jwks-url": words("a URL"),
+  "jwt-audience": words("an audience"),
+  "jwt-issuer": words("an issuer"),
+  "auth-subscribe": { type: "boolean" },
+  "allow-origin": words("an origin such as https://app.example.com", true),
+  "allow-host": words("a host name", true),
+  insecure: { type: "boolean" },
 } satisfies CommandSpec;
 
 /** The flags as given: each absent when not on the command line. */
-export interface Flags {
+export interface Flags extends SecurityFlags {
   help: boolean;
   port?: number;
-  host?: string;
   workers?: number;
   uri?: string;
   "max-retries"?: number;
@@ -78,7 +94,7 @@ function spellOut(args: string[]): string[] {
   return args.map((arg, i) => {
     const [, letter, value] = /^-([pwu])(.*)$/.exec(arg) ?? [];
     const previous = args[i - 1] ?? "";
-    const isValue = previous.startsWith("--") && !previous.includes("=") && SPEC[previous.slice(2) as keyof typeof SPEC] !== undefined;
+    const isValue = previous.startsWith("--") && !previous.includes("=") && SPEC[previous.slice(2) as keyof typeof SPEC]?.type === "string";
     if (letter === undefined || isValue) return arg;
     return value === "" ? SHORT[letter] : `${SHORT[letter]}=${value}`;
   });
@@ -114,8 +130,9 @@ export function resolveConfig(flags: Flags, environment: Record<string, string |
   } catch (error) {
     throw renameUriIssue(error, flags.uri !== undefined ? "--uri" : "OPAL_BROADCAST_URI");
   }
+  const host = flags.host ?? "127.0.0.1";
   return {
-    host: flags.host ?? "127.0.0.1",
+    host,
     port: flags.port ?? 8080,
     workers: fromEnv.workers,
     uri: fromEnv.uri,
@@ -125,6 +142,7 @@ export function resolveConfig(flags: Flags, environment: Record<string, string |
     keepAlive: flags.keepalive ?? 15_000,
     writeTimeout: flags["write-timeout"] ?? 15_000,
     maxBody: flags["max-body"] ?? 1024 * 1024,
+    security: resolveSecurity(flags, environment, host),
   };
 }
 

@@ -11,6 +11,8 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { maskUri } from "../mod.ts";
 import type { ServeConfig } from "./_serve_config.ts";
+import { isLoopback } from "./_serve_host.ts";
+import { answerConfig, workerEnv } from "./_serve_ipc.ts";
 
 /** A worker that lived less than this is "young": its replacement waits longer. */
 const YOUNG = 10_000;
@@ -28,7 +30,7 @@ export function runPrimary(config: ServeConfig): Promise<number> {
   // The worker module sits beside this one: .ts from the sources, .js once built.
   const exec = fileURLToPath(new URL(`./_serve_worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
   cluster.setupPrimary({ exec, args: [] });
-  const env = { STREAMCAST_SERVE_CONFIG: JSON.stringify(config) };
+  const env = workerEnv(process.env);
   const started = new Map<number, number>(); // worker id → start time
   const why = new Map<number, string>(); // worker id → what it told us before exiting
   let restartDelay = FIRST_RESTART_DELAY;
@@ -39,6 +41,7 @@ export function runPrimary(config: ServeConfig): Promise<number> {
 
   const fork = () => {
     const worker = cluster.fork(env);
+    answerConfig(worker, config);
     started.set(worker.id, Date.now());
     worker.on("message", (message: { type?: string; reason?: string }) => {
       if (message?.type === "giveup" || message?.type === "fatal") why.set(worker.id, `${message.type}: ${message.reason}`);
@@ -95,6 +98,10 @@ export function runPrimary(config: ServeConfig): Promise<number> {
 
   const plural = config.workers === 1 ? "worker" : "workers";
   log(`starting ${config.workers} ${plural} on http://${hostPort(config.host, config.port)}, backbone ${maskUri(config.uri)}`);
+  const { auth } = config.security;
+  if (!isLoopback(config.host) && auth.token === undefined && auth.jwt === undefined) {
+    log(`--insecure: no token is required, so anyone who reaches ${config.host} can publish`);
+  }
   for (let i = 0; i < config.workers; i++) fork();
   return finished.finally(() => {
     process.off("SIGTERM", onSignal);

@@ -1,6 +1,6 @@
 /**
- * One worker of `streamcast serve`, started by the cluster primary with its
- * configuration in `STREAMCAST_SERVE_CONFIG`: one Broadcast, an HTTP server on
+ * One worker of `streamcast serve`, started by the cluster primary, which
+ * answers its request for the configuration over the IPC channel: one Broadcast, an HTTP server on
  * the shared port (SSE subscribe, publish, health, the demo page), a log line
  * per backbone state change, and an exit once the backbone is given up, so
  * the primary starts a fresh worker. Private to the serve command.
@@ -8,8 +8,9 @@
 import http from "node:http";
 import process from "node:process";
 import { Broadcast, GiveUpError, maskUri } from "../mod.ts";
-import type { ServeConfig } from "./_serve_config.ts";
+import { createAuthenticator } from "./_serve_auth.ts";
 import { routeHttp } from "./_serve_http.ts";
+import { receiveConfig } from "./_serve_ipc.ts";
 import { reply, type SseClient } from "./_serve_sse.ts";
 
 /** Worker exit codes the primary acts on (it keeps its own copy: importing this module starts a worker). */
@@ -23,7 +24,7 @@ const EXIT = {
 /** How long a worker keeps answering 503 after giving up, so probes and clients see why. */
 const GIVE_UP_LINGER = 1_000;
 
-const config = JSON.parse(process.env.STREAMCAST_SERVE_CONFIG ?? "null") as ServeConfig | null;
+const config = await receiveConfig();
 if (config === null) {
   process.stderr.write("streamcast serve: the worker module runs only under `streamcast serve`\n");
   process.exit(EXIT.fatal);
@@ -49,7 +50,7 @@ broadcast.addEventListener("resync", (event) => {
 });
 broadcast.addEventListener("giveup", (event) => void giveUp(event.detail.error));
 
-const context = { broadcast, clients, config, stopping: () => stopping };
+const context = { broadcast, clients, config, auth: createAuthenticator(config.security.auth), stopping: () => stopping };
 // A bug met by one request must cost that request, never the worker and all its streams.
 const server = http.createServer((req, res) => {
   routeHttp(req, res, context).catch((error) => {

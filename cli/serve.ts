@@ -27,10 +27,12 @@ more worker processes sharing one port.
                                         503 once the backbone is given up (the worker
                                         then exits and a new one is started)
   GET  /?channel=demo                   a page that subscribes and shows messages
+  OPTIONS *                             the CORS preflight of an allowed page
 
 Options:
   -p, --port <n>          TCP port (default 8080; 0 picks a free one)
-      --host <addr>       address to listen on (default 127.0.0.1; use 0.0.0.0 in a container)
+      --host <addr>       address to listen on (default 127.0.0.1); beyond loopback (0.0.0.0 in
+                          a container) a token is required, or --insecure
   -w, --workers <n>       worker processes (default UVICORN_NUM_WORKERS, else 1); more than
                           one needs a backbone shared between processes, not memory://
   -u, --uri <uri>         backbone URI (default OPAL_BROADCAST_URI, else memory://)
@@ -47,6 +49,21 @@ Options:
       --write-timeout <ms> close a client that takes no data for this long: it stopped
                           reading, and its queue would overflow unseen (default 15000)
       --max-body <bytes>  largest publish body (default 1048576)
+
+Security: a token goes in "Authorization: Bearer <token>"; a missing or bad one is
+answered 401, a good one for a channel it does not allow 403.
+      --token-file <path> a static token (16+ characters) that may publish and subscribe on every
+                          channel (default STREAMCAST_SERVE_TOKEN)
+      --jwt-public-key <path>  verify JWTs with this PEM public key (SPKI); their "publish" and
+                          "subscribe" claims list the channels allowed ("room:*" is a prefix)
+      --jwks-url <url>    verify JWTs with the keys at this JWKS URL instead
+      --jwt-audience <aud>, --jwt-issuer <iss>  the "aud" and "iss" a JWT must carry
+      --auth-subscribe    subscribing needs a token too (publishing always does once one is set)
+      --allow-origin <origin>  pages of this origin may call the server (CORS), besides its own;
+                          repeatable or comma-separated; any other page gets 403
+      --allow-host <name> answer this Host name too (a reverse proxy's); while on loopback only
+                          loopback names are answered (421), against DNS rebinding
+      --insecure          listen beyond loopback without a token: anyone who reaches it can publish
   -h, --help              this text
 
 The OPAL_BROADCAST_* variables (see the README) configure the backbone; flags win.
@@ -57,12 +74,16 @@ Examples:
   streamcast serve --workers 4 --uri redis://localhost:6379
   curl -N 'http://127.0.0.1:8080/subscribe?channel=news'
   curl -d 'hello' http://127.0.0.1:8080/publish/news
+  streamcast serve --host 0.0.0.0 --token-file /run/secrets/token \\
+    --allow-origin https://app.example.com
+  curl -H "Authorization: Bearer $(cat /run/secrets/token)" -d 'hi' http://server:8080/publish/news
 `;
 
 /**
  * Runs `streamcast serve` with `args` (everything after `serve`) until it is
  * stopped; resolves with the exit code: 0 after SIGTERM/SIGINT or `--help`,
- * 2 for a bad argument or variable (one line on stderr), 1 when a worker
+ * 2 for a bad argument or variable (one line on stderr; so is listening
+ * beyond loopback without a token or `--insecure`), 1 when a worker
  * meets an error retrying cannot fix (the port is taken, rejected credentials).
  *
  * @example Bad arguments are refused with exit code 2

@@ -144,7 +144,7 @@ export class SseClient {
   readonly #request: http.ClientRequest;
   #response: http.IncomingMessage | undefined;
 
-  constructor(port: number, channels: string[]) {
+  constructor(port: number, channels: string[], headers: Record<string, string> = {}) {
     const query = channels.map((channel) => `channel=${encodeURIComponent(channel)}`).join("&");
     let markEnded!: () => void;
     this.ended = new Promise((resolve) => markEnded = resolve);
@@ -152,7 +152,7 @@ export class SseClient {
       this.endedAt ||= Date.now();
       markEnded();
     };
-    this.#request = http.get({ host: "127.0.0.1", port, path: `/subscribe?${query}`, agent: false }, (res) => {
+    this.#request = http.get({ host: "127.0.0.1", port, path: `/subscribe?${query}`, headers, agent: false }, (res) => {
       this.status = res.statusCode ?? 0;
       this.#response = res;
       let buffer = "";
@@ -223,15 +223,22 @@ export function rawRequest(port: number, text: string, ms = 10_000): Promise<str
   return within(closed, ms, `the answer to ${JSON.stringify(text)}`).finally(() => socket.destroy());
 }
 
-/** One HTTP request on a fresh connection; the status and the parsed JSON body (status 0 when refused). */
-export function request(port: number, method: string, path: string, body?: string | Buffer): Promise<{ status: number; json: Record<string, unknown> }> {
+/** An answer: its status, its headers, and its body parsed as JSON (status 0 when the connection was refused). */
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  json: Record<string, unknown>;
+}
+
+/** One HTTP request on a fresh connection, with `headers` added to Node's own. */
+export function request(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, agent: false }, (res) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
       let text = "";
       res.setEncoding("utf8").on("data", (chunk) => text += chunk);
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: parse(text) }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, json: parse(text) }));
     });
-    req.on("error", (error) => resolve({ status: 0, json: { error: error.message } }));
+    req.on("error", (error) => resolve({ status: 0, headers: {}, json: { error: error.message } }));
     req.end(body);
   });
 }
@@ -245,8 +252,8 @@ function parse(text: string): Record<string, unknown> {
 }
 
 /** Publishes `message` on `channel` through the server at `port`. */
-export async function publish(port: number, channel: string, message: string): Promise<{ status: number; json: Record<string, unknown> }> {
-  return await request(port, "POST", `/publish/${encodeURIComponent(channel)}`, message);
+export async function publish(port: number, channel: string, message: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return await request(port, "POST", `/publish/${encodeURIComponent(channel)}`, message, headers);
 }
 
 /** Resolves once `/healthz` at `port` answers `state`. */

@@ -27,8 +27,17 @@ export interface ServePage {
   close(): Promise<void>;
 }
 
-/** Opens `url` in a headless Chromium; throws naming what is missing when it cannot. */
-export async function openPage(url: string): Promise<ServePage> {
+/** What a `fetch` from a page got: the status it could read, or the error it threw (a CORS refusal: a TypeError). */
+export type FetchResult = { status: number; opaque: boolean } | { error: string };
+
+/** A page of some origin in Chromium, from which to call a server as that origin's scripts would. */
+export interface OriginPage {
+  /** Runs `fetch(url, init)` in the page. */
+  fetch(url: string, init: { method?: string; body?: string; headers?: Record<string, string>; mode?: "cors" | "no-cors" }): Promise<FetchResult>;
+  close(): Promise<void>;
+}
+
+async function launch(): Promise<Playwright.Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`The browser test needs Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   let playwright: typeof Playwright;
   try {
@@ -36,7 +45,36 @@ export async function openPage(url: string): Promise<ServePage> {
   } catch (cause) {
     throw new Error("The browser test needs playwright-core: npm install -D playwright-core", { cause });
   }
-  const browser = await playwright.chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  return await playwright.chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+}
+
+/** Opens `url` (a page without a Content-Security-Policy) in a headless Chromium, to fetch from its origin. */
+export async function openOriginPage(url: string): Promise<OriginPage> {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    await page.goto(url);
+    return {
+      fetch: (target, init) =>
+        page.evaluate(async ([target, init]) => {
+          try {
+            const response = await fetch(target, init);
+            return { status: response.status, opaque: response.type === "opaque" };
+          } catch (error) {
+            return { error: String(error) };
+          }
+        }, [target, init] as const),
+      close: () => browser.close(),
+    };
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
+}
+
+/** Opens `url` in a headless Chromium; throws naming what is missing when it cannot. */
+export async function openPage(url: string): Promise<ServePage> {
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     await page.goto(url);

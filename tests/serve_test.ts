@@ -10,6 +10,7 @@ import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { type Broadcast, PayloadTooLargeError } from "../mod.ts";
 import type { ServeConfig } from "../cli/_serve_config.ts";
+import { createAuthenticator } from "../cli/_serve_auth.ts";
 import { BodyError, readBody, routeHttp } from "../cli/_serve_http.ts";
 import { freePort, healthIs, killServes, publish, rawRequest, request, runServe, type Serve, SseClient, startServe } from "./_serve.ts";
 import { eventually, within } from "./_support.ts";
@@ -24,7 +25,8 @@ describe("streamcast serve: arguments", { timeout: 60_000 }, () => {
   it("refuses each bad argument with one line naming it and exit code 2", async () => {
     const port = "an integer from 0 to 65535";
     const known = "--port, --host, --workers, --uri, --max-retries, --backoff-min, --backoff-max, --resync-settle, " +
-      "--resync-spread, --retry, --keepalive, --write-timeout, --max-body, --help";
+      "--resync-spread, --retry, --keepalive, --write-timeout, --max-body, --token-file, --jwt-public-key, --jwks-url, " +
+      "--jwt-audience, --jwt-issuer, --auth-subscribe, --allow-origin, --allow-host, --insecure, --help";
     // The same message template as the other subcommands: the received text is quoted.
     const cases: [string[], string | RegExp][] = [
       [["--port", "http"], `Invalid --port: Expected ${port} but received "http"`],
@@ -177,8 +179,10 @@ describe("streamcast serve: publish errors, in-process", () => {
   it("answers 413 naming the size and the limit when the backbone refuses a message as too large", async () => {
     const tooLarge = new PayloadTooLargeError('A message on channel "big"', 1_000_001, 1_000_000);
     const broadcast = { publish: () => Promise.reject(tooLarge), state: "up" } as unknown as Broadcast;
-    const config = { maxBody: 2_000_000 } as ServeConfig;
-    const server = http.createServer((req, res) => void routeHttp(req, res, { broadcast, clients: new Set(), config, stopping: () => false }));
+    const security: ServeConfig["security"] = { auth: { subscribe: false }, allowOrigins: [], allowHosts: [], insecure: false };
+    const config = { host: "127.0.0.1", maxBody: 2_000_000, security } as ServeConfig;
+    const auth = createAuthenticator(security.auth);
+    const server = http.createServer((req, res) => void routeHttp(req, res, { broadcast, clients: new Set(), config, auth, stopping: () => false }));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const { status, json } = await publish((server.address() as net.AddressInfo).port, "big", "x");
