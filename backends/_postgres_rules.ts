@@ -13,7 +13,7 @@
  * @module
  */
 import * as v from "valibot";
-import { type BackboneRules, settingsIssues, type UriProblem } from "../lib/backbone_rules.ts";
+import { type BackboneRules, decodes, settingsIssues, type UriProblem } from "../lib/backbone_rules.ts";
 import { milliseconds } from "../lib/options.ts";
 
 /** What `BroadcastOptions.backendOptions` may hold for `postgres://`; see `PostgresSettings`. */
@@ -56,20 +56,7 @@ function postgresUriProblems(url: URL): UriProblem[] {
       problems.push({ part: `parameter ${name}`, expected, received: JSON.stringify(values[0]) });
     }
   }
-  const names = { user: url.username, password: url.password, database: url.pathname.slice(1) };
-  for (const [part, text] of Object.entries(names)) {
-    if (decodes(text)) continue;
-    const received = part === "password" ? "***" : JSON.stringify(text);
-    problems.push({ part, expected: "percent-encoded UTF-8", received });
-  }
+  const database = url.pathname.slice(1);
+  if (!decodes(database)) problems.push({ part: "database", expected: "percent-encoded UTF-8", received: JSON.stringify(database) });
   return problems;
-}
-
-function decodes(text: string): boolean {
-  try {
-    decodeURIComponent(text);
-    return true;
-  } catch {
-    return false;
-  }
 }

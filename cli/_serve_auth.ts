@@ -79,7 +79,7 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
       if (token !== undefined && equal(await token, await digest(bearer))) return EVERYTHING;
       if (key === undefined || settings.jwt === undefined) return invalidToken("does not match");
       try {
-        const { payload } = await jwtVerify(bearer, key, { audience: settings.jwt.audience, issuer: settings.jwt.issuer, algorithms: ALGORITHMS });
+        const { payload } = await jwtVerify(bearer, key, { audience: settings.jwt.audience, issuer: settings.jwt.issuer, algorithms: ALGORITHMS, requiredClaims: ["exp"] });
         return fromClaims(payload);
       } catch (error) {
         if (unreachableKeys(error)) return refusal(503, "Unavailable: the keys to verify the token with cannot be fetched");

@@ -55,3 +55,13 @@ export function settingsIssues(schema: v.GenericSchema, settings: Readonly<Recor
   const parsed = v.safeParse(schema, settings);
   return parsed.success ? [] : toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`);
 }
+
+/** Whether `text` percent-decodes. */
+export function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

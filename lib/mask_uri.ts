@@ -20,7 +20,15 @@ export function maskUri(uri: string | URL): string {
   } catch {
     return maskByPattern(text);
   }
+  // An "@" past the host is most likely a password's, not percent-encoded:
+  // `redis://app:p@ss#word@cache` puts "ss#word@cache" outside the userinfo.
+  if (/@/.test(url.pathname + url.search + url.hash)) return maskByPattern(text);
   let changed = false;
+  // A fragment is never part of a backbone URI: here it is a password's "#" and what follows.
+  if (url.hash) {
+    url.hash = "***";
+    changed = true;
+  }
   if (url.password) {
     url.password = "***";
     changed = true;
@@ -36,14 +44,15 @@ export function maskUri(uri: string | URL): string {
 }
 
 // Text that does not parse as a URI may hold a password with spaces, "@" or
-// "/". A whole URI loses everything between its user name and its last "@";
-// in free text, a password runs from the user name's colon to the line's
-// last "@"; a secret parameter's value runs to the next "&". Hiding too much
-// is safe; showing a password is not.
+// "/": a whole URI loses everything between its user name and its last "@".
+// In free text (a log line), only what looks like one URI's password is
+// hidden, up to the next "@"; a URI in a message is masked before it is put
+// there, so this is the backstop. A secret parameter's value runs to the next "&".
 function maskByPattern(text: string): string {
   const whole = /^([a-z][a-z0-9+.-]*:\/\/)([^\n]*)@([^@\n]*)$/i.exec(text);
   const masked = whole === null ? text : `${whole[1]}${/^[^:\s]*/.exec(whole[2])![0]}:***@${whole[3]}`;
+  const value = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? /[^&\n]*/ : /[^&\s]*/;
   return masked
-    .replace(/(\/\/[^/@:\s]*:)(?!\*\*\*@)[^\n]*@/g, "$1***@")
-    .replace(/([?&](?:password|pass|pwd|secret|token|sasl_password)=)[^&\n]*/gi, "$1***");
+    .replace(/(\/\/[^/@:\s]*:)(?!\*\*\*@)[^@\s]*@/g, "$1***@")
+    .replace(new RegExp(`([?&](?:password|pass|pwd|secret|token|sasl_password)=)${value.source}`, "gi"), "$1***");
 }

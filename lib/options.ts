@@ -132,6 +132,16 @@ export function parseOptions(options: BroadcastOptions = {}): ResolvedOptions {
   return result.output as ResolvedOptions;
 }
 
+/** What valibot's checks that carry no `expected` (it is null) expect, in words. */
+const WITHOUT_EXPECTED: Readonly<Record<string, string>> = {
+  integer: "an integer",
+  finite: "a finite number",
+  safe_integer: "a safe integer",
+  regex: "a matching string",
+  custom: "a valid value",
+  check: "a valid value",
+};
+
 /** Turns valibot issues into config issues, naming each place with `name`. */
 export function toConfigIssues(
   issues: readonly v.BaseIssue<unknown>[],
@@ -142,7 +152,7 @@ export function toConfigIssues(
     // Our own messages already read "Expected … but received …"; valibot's get the same shape.
     const detail = issue.message.startsWith("Expected ")
       ? issue.message
-      : `Expected ${issue.expected === "never" ? "no such key" : issue.expected} but received ${issue.received}`;
+      : `Expected ${issue.expected === "never" ? "no such key" : issue.expected ?? WITHOUT_EXPECTED[issue.type] ?? issue.type} but received ${issue.received}`;
     const [, expected = String(issue.expected), received = issue.received] = /^Expected (.*) but received (.*)$/s.exec(detail) ?? [];
     return { path, expected, received, message: `Invalid ${path}: ${detail}` };
   });

@@ -4,7 +4,7 @@ import { kafkaRules } from "../backends/_kafka_rules.ts";
 import { memoryRules } from "../backends/_memory_rules.ts";
 import { postgresRules } from "../backends/_postgres_rules.ts";
 import { redisRules } from "../backends/_redis_rules.ts";
-import type { BackboneRules } from "./backbone_rules.ts";
+import { type BackboneRules, decodes, type UriProblem } from "./backbone_rules.ts";
 import { ChannelError, ConfigError, configIssue, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
 import type { Backend } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
@@ -62,11 +62,31 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
       message: `Invalid ${name}: Expected a scheme ${expected} but received ${received}`,
     }]);
   }
-  const problems = SCHEMES[url.protocol].rules.uri(url);
+  // The backbone's rules only read a URI whose password is where it belongs.
+  const misplaced = userinfoProblems(url);
+  const problems = misplaced.length > 0 ? misplaced : SCHEMES[url.protocol].rules.uri(url);
   if (problems.length > 0) {
     throw new ConfigError(problems.map(({ part, expected, received }) => configIssue(part ? `${name} ${part}` : name, expected, received)));
   }
   return url;
+}
+
+/**
+ * What no backbone URI may hold: a fragment, an "@" past the host (a password's
+ * "@", "#", "/" or "?" not percent-encoded moves the rest of it there), or a
+ * user name or password that does not percent-decode.
+ */
+function userinfoProblems(url: URL): UriProblem[] {
+  const problems: UriProblem[] = [];
+  const masked = JSON.stringify(maskUri(url));
+  if (url.hash || /@/.test(url.pathname + url.search)) {
+    const expected = `"@", "#", "/" and "?" in a user name or password percent-encoded (%40, %23, %2F, %3F), and no fragment`;
+    problems.push({ part: "", expected, received: masked });
+  }
+  for (const [part, text] of [["user", url.username], ["password", url.password]]) {
+    if (!decodes(text)) problems.push({ part, expected: "percent-encoded UTF-8", received: part === "password" ? "***" : JSON.stringify(text) });
+  }
+  return problems;
 }
 
 /**

@@ -118,6 +118,14 @@ describe("settings and URI parts nobody reads", () => {
     });
   }
 
+  it("a fractional Kafka time says what was expected", () => {
+    assert.throws(() => new Broadcast("kafka://h:9092", { backendOptions: { sessionTimeout: 1.5 } }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /Invalid option backendOptions\.sessionTimeout: Expected an integer but received 1\.5/);
+      return true;
+    });
+  });
+
   it("memory:// takes a hub name and nothing else", () => {
     for (const uri of ["memory://user:s3cretPW@hub", "memory://hub:80", "memory://hub/path", "memory://hub?x=1"]) {
       assert.throws(() => new Broadcast(uri), (error: unknown) => {
@@ -247,4 +255,25 @@ describe("calls in the wrong order", () => {
     const late = broadcast.publisher("room").getWriter();
     await assert.rejects(late.write("late"), ClosedError);
   });
+});
+
+describe("a password whose '@', '#', '/' or '?' is not percent-encoded", () => {
+  const uris = [
+    "redis://app:p@ss#s3cretPW@cache:6379",
+    "redis://app:1234/s3cretPW@cache:6379",
+    "postgres://app:5432?s3cretPW@db/app",
+    "kafka://k:9092?sasl=plain&user=u&password=ab#s3cretPW",
+    "redis://u:s3cretPW%ZZ@cache:6379",
+    "kafka://u:s3cretPW%E0@k:9092",
+  ];
+  for (const uri of uris) {
+    it(`is refused when the Broadcast is made, and not printed: ${uri.replace(/s3cretPW/, "…")}`, () => {
+      assert.throws(() => new Broadcast(uri), (error: unknown) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(error.message, /^Invalid URI/);
+        assert.doesNotMatch(everything(error), SECRET);
+        return true;
+      });
+    });
+  }
 });

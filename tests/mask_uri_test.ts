@@ -22,4 +22,14 @@ describe("maskUri", () => {
   it("masks text that does not parse as a URI", () => {
     assert.equal(maskUri("redis://u:pw@ho st:bad"), "redis://u:***@ho st:bad");
   });
+
+  it("leaves a log line that holds an http:// address and a masked URI as it is", () => {
+    const line = "starting 1 worker on http://127.0.0.1:8080, backbone redis://app:***@cache:6379";
+    assert.equal(maskUri(line), line);
+  });
+
+  it("hides a fragment and what follows an '@' past the host: a password's, not percent-encoded", () => {
+    assert.equal(maskUri("redis://app:p@ss#word@cache:6379"), "redis://app:***@cache:6379");
+    assert.equal(maskUri("kafka://k:9092?user=u&password=ab#cd"), "kafka://k:9092?user=u&password=***#***");
+  });
 });

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { authorize, channelMatches, createAuthenticator } from "../cli/_serve_auth.ts";
 import { checkHost, isLoopback } from "../cli/_serve_host.ts";
 import { checkOrigin, parseOrigin } from "../cli/_serve_origin.ts";
@@ -63,5 +64,15 @@ describe("serve's request checks on web-standard Requests", () => {
     assert.equal(await authorize(auth, headers(), "subscribe", ["news"]), undefined, "subscribing is open without --auth-subscribe");
     const open = createAuthenticator({ subscribe: false });
     assert.equal(await authorize(open, headers(), "publish", ["news"]), undefined);
+  });
+
+  it("refuses a JWT without exp, which would be valid forever", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
+    const auth = createAuthenticator({ jwt: { publicKey: await exportSPKI(publicKey) }, subscribe: false });
+    const forever = await new SignJWT({ publish: ["*"] }).setProtectedHeader({ alg: "ES256" }).sign(privateKey);
+    const refused = await auth.authenticate(new Headers({ authorization: `Bearer ${forever}` }));
+    assert.ok(isRefusal(refused) && refused.status === 401, "a token without exp was accepted");
+    const expiring = await new SignJWT({ publish: ["*"] }).setProtectedHeader({ alg: "ES256" }).setExpirationTime("1h").sign(privateKey);
+    assert.ok(!isRefusal(await auth.authenticate(new Headers({ authorization: `Bearer ${expiring}` }))));
   });
 });
