@@ -39,6 +39,8 @@ export class Inbound {
   /** The stream was closed, errored or cancelled: nothing more can be enqueued. */
   #ended = false;
   #whenDrained: (() => void) | undefined;
+  /** The last lookup sent: the next one waits for it. */
+  #lookups: Promise<unknown> = Promise.resolve();
 
   constructor(options: InboundOptions) {
     this.#options = options;
@@ -87,7 +89,7 @@ export class Inbound {
     });
     if (lookups.length === 0 && this.#delivering === undefined) return this.#deliver(this.#toFrames(notices));
     const previous = this.#delivering;
-    const fetching = lookups.length > 0 ? this.#options.fetch(lookups) : undefined;
+    const fetching = lookups.length > 0 ? this.#fetch(lookups) : undefined;
     const delivery = (async () => {
       const found = await fetching;
       await previous; // in order with the batches before
@@ -97,6 +99,19 @@ export class Inbound {
     delivery.then(() => {
       if (this.#delivering === delivery) this.#delivering = undefined;
     });
+  }
+
+  /**
+   * Looks `lookups` up once the lookup before has been answered. One query at
+   * a time: a peer that can NOTIFY can send references faster than the table
+   * answers (a million in one statement), and queries queued all at once on
+   * the session would hold the liveness probe behind them until the link is
+   * taken for dead. In turn, the probe waits for one lookup at most.
+   */
+  #fetch(lookups: Lookup[]): Promise<Found> {
+    const fetching = this.#lookups.then(() => this.#options.fetch(lookups));
+    this.#lookups = fetching.catch(() => {});
+    return fetching;
   }
 
   #deliver(frames: EventFrame[]): void {

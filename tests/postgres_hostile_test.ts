@@ -111,6 +111,24 @@ describe("postgres:// NOTIFY from a hostile peer", () => {
     assert.equal(reasons.some((reason) => reason.includes("secret of theirs")), false, "the other channel's message is never read out");
   });
 
+  it("a flood of 200,000 forged references in one statement neither starves the liveness probe nor costs the link", async () => {
+    const flood = 200_000;
+    // A probe timeout that queued lookups of this many references would overrun.
+    const subscriber = await Broadcast.connect(SERVER_URI, { ...options("flood"), liveness: { interval: 100, timeout: 1_000 } });
+    group.push(subscriber);
+    const channel = uniqueChannel("flood");
+    let drops = 0;
+    subscriber.addEventListener("dropped", () => drops++);
+    const disturbed = disturbances(subscriber);
+    const reader = subscriber.subscribe(channel).getReader();
+    await subscriber.ready();
+    await raw`select pg_notify(${channel}, ${PREFIX} || gen_random_uuid()) from generate_series(1, ${flood})`;
+    await raw`select pg_notify(${channel}, 'plain after')`;
+    assert.deepEqual(events(await readUntil(reader, (frames) => events(frames).includes("plain after"), 120_000, "the message after")), ["plain after"]);
+    assert.equal(drops, flood);
+    assert.deepEqual(disturbed, []);
+  });
+
   it("a reference that arrives before the payload table exists is dropped, not a reconnect", async () => {
     const table = `streamcast_never_${Date.now().toString(36)}`;
     const subscriber = await Broadcast.connect(SERVER_URI, options("no-table", { largePayloadTable: table }));
