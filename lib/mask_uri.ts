@@ -36,13 +36,14 @@ export function maskUri(uri: string | URL): string {
 }
 
 // Text that does not parse as a URI may hold a password with spaces, "@" or
-// "/". A whole URI loses everything between its user name and its last "@";
-// in free text, a password runs from the user name's colon to the line's
-// last "@"; a secret parameter's value runs to the next "&". Hiding too much
-// is safe; showing a password is not.
+// "/". A whole URI (no space before its first colon, so not a sentence; its
+// scheme or "//" maybe missing, as in `user:pw@host`) loses everything between
+// its user name and its last "@"; in free text, a password runs from the user
+// name's colon to the line's last "@"; a secret parameter's value runs to the
+// next "&". Hiding too much is safe; showing a password is not.
 function maskByPattern(text: string): string {
-  const whole = /^([a-z][a-z0-9+.-]*:\/\/)([^\n]*)@([^@\n]*)$/i.exec(text);
-  const masked = whole === null ? text : `${whole[1]}${/^[^:\s]*/.exec(whole[2])![0]}:***@${whole[3]}`;
+  const whole = /^[^\s:]*:|^\/\//.test(text) ? /^([a-z][a-z0-9+.-]*:\/\/|:?\/\/)?([^\n]*)@([^@\n]*)$/i.exec(text) : null;
+  const masked = whole === null ? text : `${whole[1] ?? ""}${/^[^:\s]*/.exec(whole[2])![0]}:***@${whole[3]}`;
   return masked
     .replace(/(\/\/[^/@:\s]*:)(?!\*\*\*@)[^\n]*@/g, "$1***@")
     .replace(/([?&](?:password|pass|pwd|secret|token|sasl_password)=)[^&\n]*/gi, "$1***");

@@ -66,7 +66,8 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
   }
   const problems = SCHEMES[url.protocol].rules.uri(url);
   if (problems.length > 0) {
-    throw new ConfigError(problems.map(({ part, expected, received }) => configIssue(part ? `${name} ${part}` : name, expected, received)));
+    // A part can hold a password too (`redis:/user:pw@host` has it in the path): mask what is printed.
+    throw new ConfigError(problems.map(({ part, expected, received }) => configIssue(part ? `${name} ${part}` : name, expected, maskUri(received))));
   }
   return url;
 }

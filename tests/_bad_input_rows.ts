@@ -64,6 +64,9 @@ export const ROWS: Row[] = [
   // URIs
   { name: "URI that does not parse, with a password", act: make(`redis://u:${PASSWORD}@127.0.0.1:99999`), ...CONFIG, names: /^Invalid URI: .*received "redis:\/\/u:\*\*\*@/ },
   { name: "URI that is not a string or a URL", act: make(Object.create(null)), ...CONFIG, names: /^Invalid URI: Expected a URI .* but received "\[object Object\]"/ },
+  { name: "URI without its scheme, with a password", act: make(`default:${PASSWORD}@cache:6379`), ...CONFIG, names: /^Invalid URI: Expected a scheme one of .*received "default:\*\*\*@cache:6379"$/ },
+  { name: "URI with one slash after its scheme, with a password", act: make(`redis:/u:${PASSWORD}@127.0.0.1`), ...CONFIG, names: /^Invalid URI database: .*received "u:\*\*\*@127\.0\.0\.1"$/ },
+  { name: "URI whose user name has a space, without its scheme", act: make(`://us er:${PASSWORD}@127.0.0.1:0`), ...CONFIG, names: /^Invalid URI: .*received ":\/\/us:\*\*\*@127\.0\.0\.1:0"$/ },
   { name: "empty URI", act: make(""), ...CONFIG, names: /^Invalid URI: .*received ""$/ },
   { name: "URI with an unknown scheme", act: make(`amqp://u:${PASSWORD}@host`), ...CONFIG, names: /^Invalid URI: Expected a scheme one of .*received "amqp:\/\/u:\*\*\*@host"/ },
   { name: "memory:// URI with a port", act: make("memory://hub:80"), ...CONFIG, names: /^Invalid URI: Expected memory:\/\/ or memory:\/\/<hub name> but received "memory:\/\/hub:80"/ },
