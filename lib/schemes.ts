@@ -64,6 +64,10 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
       message: `Invalid ${name}: Expected a scheme ${expected} but received ${received}`,
     }]);
   }
+  // `redis:/user:pw@host` parses, as a path: a typo that would connect elsewhere, and print the password as a path.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new ConfigError([configIssue(name, `a URI with "//" after its scheme, such as ${url.protocol}//host`, JSON.stringify(maskUri(text)))]);
+  }
   const problems = SCHEMES[url.protocol].rules.uri(url);
   if (problems.length > 0) {
     // A part can hold a password too (`redis:/user:pw@host` has it in the path): mask what is printed.
