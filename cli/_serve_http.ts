@@ -54,13 +54,13 @@ export async function routeHttp(req: IncomingMessage, res: ServerResponse, conte
   for (const [name, value] of Object.entries(origin)) res.setHeader(name, value);
   if (method === "OPTIONS") return void res.writeHead(204, preflightHeaders(request, origin)).end();
   if (url.pathname === "/subscribe") {
-    if (method !== "GET") return reply(res, 405, "Use GET /subscribe?channel=…", { allow: "GET" });
+    if (method !== "GET") return wrongMethod(res, "GET /subscribe?channel=…", method);
     const denied = await authorize(context.auth, request.headers, "subscribe", url.searchParams.getAll("channel"));
     if (denied !== undefined) return refuse(res, denied);
     return openStream(req, res, url, { ...context.config, broadcast: context.broadcast }, context.clients);
   }
   if (url.pathname.startsWith("/publish/")) {
-    if (method !== "POST") return reply(res, 405, "Use POST /publish/<channel> with the message as the body", { allow: "POST" });
+    if (method !== "POST") return wrongMethod(res, "POST /publish/<channel> with the message as the body", method);
     return await publish(req, res, url, request, context);
   }
   if (url.pathname === "/healthz") return await health(res, request, context);
@@ -115,6 +115,11 @@ async function publish(req: IncomingMessage, res: ServerResponse, url: URL, requ
   const state = broadcast.state;
   const body = JSON.stringify({ channel, state, worker: process.pid });
   res.writeHead(state === "up" ? 200 : 202, { "content-type": "application/json" }).end(body);
+}
+
+/** A 405 naming the method that was used and the one the route takes (the first word of `expected`). */
+function wrongMethod(res: ServerResponse, expected: string, method: string): void {
+  reply(res, 405, `Invalid method: Expected ${expected} but received ${JSON.stringify(method)}`, { allow: expected.split(" ")[0] });
 }
 
 function refuse(res: ServerResponse, { status, error, headers }: Refusal, extra: Record<string, string> = {}): void {

@@ -28,6 +28,12 @@ const integer = (min: number) =>
     v.string(),
     v.trim(),
     v.regex(/^\d+$/, (issue) => `Expected an integer >= ${min} but received ${issue.received}`),
+    // Past 2^53 a count is no longer exact, and 400 digits are Infinity
+    // (valibot runs this check even when the regex failed: it says nothing then).
+    v.check(
+      (text) => !/^\d+$/.test(text) || Number.isSafeInteger(Number(text)),
+      (issue) => `Expected an integer from ${min} to ${Number.MAX_SAFE_INTEGER} but received ${issue.received}`,
+    ),
     v.transform(Number),
     v.minValue(min, (issue) => `Expected an integer >= ${min} but received ${issue.received}`),
   );
@@ -75,14 +81,15 @@ export function configFromEnv(env: Record<string, string | undefined>, { prefix 
   const issues = [];
   for (const [key, schema] of Object.entries(VARIABLES)) {
     const raw = env[prefix + key];
-    if (raw === undefined || raw.trim() === "") continue; // set but empty, as container files often leave them
+    // Set but empty, as container files often leave them; a value that is no string is refused by the schema.
+    if (raw === undefined || (typeof raw === "string" && raw.trim() === "")) continue;
     const result = v.safeParse(schema as v.GenericSchema<string, unknown>, raw);
     if (result.success) (parsed as Record<string, unknown>)[key] = result.output;
     else issues.push(...toConfigIssues(result.issues, () => prefix + key).map((issue) => maskIssue(issue, key)));
   }
   let workers = 1;
   const rawWorkers = env.UVICORN_NUM_WORKERS;
-  if (rawWorkers !== undefined && rawWorkers.trim() !== "") {
+  if (rawWorkers !== undefined && (typeof rawWorkers !== "string" || rawWorkers.trim() !== "")) {
     const result = v.safeParse(integer(1), rawWorkers);
     if (result.success) workers = result.output;
     else issues.push(...toConfigIssues(result.issues, () => "UVICORN_NUM_WORKERS"));

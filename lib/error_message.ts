@@ -1,3 +1,5 @@
+import { printable } from "./printable.ts";
+
 /**
  * The message of anything thrown: an `Error`'s message, else the value as a
  * string. For error texts that quote a cause in one line.
@@ -12,5 +14,5 @@
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   if (typeof (error as { message?: unknown })?.message === "string") return (error as { message: string }).message;
-  return String(error);
+  return printable(error);
 }

@@ -44,14 +44,16 @@ export function maskUri(uri: string | URL): string {
 }
 
 // Text that does not parse as a URI may hold a password with spaces, "@" or
-// "/": a whole URI loses everything between its user name and its last "@".
-// In free text (a log line), only what looks like one URI's password is
-// hidden, up to the next "@"; a URI in a message is masked before it is put
-// there, so this is the backstop. A secret parameter's value runs to the next "&".
+// "/". A whole URI (no space before its first colon, so not a sentence; its
+// scheme or "//" maybe missing, as in `user:pw@host`) loses everything between
+// its user name and its last "@". In free text (a log line), only what looks
+// like one URI's password is hidden, up to the next "@": a URI in a message is
+// masked before it is put there, so this is the backstop. A secret parameter's
+// value runs to the next "&". Hiding too much is safe; showing a password is not.
 function maskByPattern(text: string): string {
-  const whole = /^([a-z][a-z0-9+.-]*:\/\/)([^\n]*)@([^@\n]*)$/i.exec(text);
-  const masked = whole === null ? text : `${whole[1]}${/^[^:\s]*/.exec(whole[2])![0]}:***@${whole[3]}`;
-  const value = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? /[^&\n]*/ : /[^&\s]*/;
+  const whole = /^[^\s:]*:|^\/\//.test(text) ? /^([a-z][a-z0-9+.-]*:\/\/|:?\/\/)?([^\n]*)@([^@\n]*)$/i.exec(text) : null;
+  const masked = whole === null ? text : `${whole[1] ?? ""}${/^[^:\s]*/.exec(whole[2])![0]}:***@${whole[3]}`;
+  const value = /^[^\s:]*:|^\/\//.test(text) ? /[^&\n]*/ : /[^&\s]*/;
   return masked
     .replace(/(\/\/[^/@:\s]*:)(?!\*\*\*@)[^@\s]*@/g, "$1***@")
     .replace(new RegExp(`([?&](?:password|pass|pwd|secret|token|sasl_password)=)${value.source}`, "gi"), "$1***");

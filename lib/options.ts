@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
-import { type ConfigIssue, ConfigError } from "./errors.ts";
+import { type ConfigIssue, ConfigError, configIssue } from "./errors.ts";
 import type { Backend } from "./link.ts";
 
 /** How a Broadcast behaves; every time is in milliseconds. */
@@ -123,10 +123,7 @@ export type ResolvedOptions = Required<Omit<BroadcastOptions, "backend" | "recon
 
 /** Validates `options` and fills in the defaults; throws `ConfigError` naming every problem. */
 export function parseOptions(options: BroadcastOptions = {}): ResolvedOptions {
-  if (Array.isArray(options)) {
-    const message = "Invalid options: Expected an object but received an array";
-    throw new ConfigError([{ path: "options", expected: "an object", received: "an array", message }]);
-  }
+  notAnObject(options, "options");
   const result = v.safeParse(OptionsSchema, options);
   if (!result.success) throw new ConfigError(toConfigIssues(result.issues, (path) => `option ${path}`));
   return result.output as ResolvedOptions;
@@ -165,7 +162,15 @@ const SubscribeOptionsSchema = v.strictObject({
 
 /** Validates the options of one `subscribe` call; throws `ConfigError` naming the problem. */
 export function parseSubscribeOptions<T extends { signal?: AbortSignal; highWaterMark?: number }>(options: T): T {
+  notAnObject(options, "subscribe options");
   const result = v.safeParse(SubscribeOptionsSchema, options);
   if (!result.success) throw new ConfigError(toConfigIssues(result.issues, (path) => `subscribe option ${path}`));
   return options;
+}
+
+/** Throws `ConfigError` naming `name` unless `value` is a plain object (not null, not an array). */
+function notAnObject(value: unknown, name: string): void {
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return;
+  const received = Array.isArray(value) ? "an array" : value === null ? "null" : typeof value;
+  throw new ConfigError([configIssue(name, "an object", received)]);
 }

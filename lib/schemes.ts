@@ -8,6 +8,7 @@ import { type BackboneRules, decodes, type UriProblem } from "./backbone_rules.t
 import { ChannelError, ConfigError, configIssue, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
 import type { Backend } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
+import { printable } from "./printable.ts";
 
 /** A scheme: its backbone's rules, known without loading a driver, and how to load its backend. */
 interface Scheme {
@@ -39,12 +40,13 @@ export const KNOWN_SCHEMES: readonly string[] = Object.keys(SCHEMES).map((scheme
  * (say, a Postgres query parameter the backend does not take).
  */
 export function parseUri(uri: string | URL, name = "URI"): URL {
+  const text = printable(uri);
   let url: URL;
   try {
-    url = new URL(brokerList(String(uri)));
+    url = new URL(brokerList(text));
   } catch {
     // No cause: the runtime's TypeError keeps the raw text, password included.
-    const received = JSON.stringify(maskUri(String(uri)));
+    const received = JSON.stringify(maskUri(text));
     throw new ConfigError([{
       path: name,
       expected: "a URI such as redis://localhost:6379",
@@ -62,11 +64,16 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
       message: `Invalid ${name}: Expected a scheme ${expected} but received ${received}`,
     }]);
   }
+  // `redis:/user:pw@host` parses, as a path: a typo that would connect elsewhere, and print the password as a path.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new ConfigError([configIssue(name, `a URI with "//" after its scheme, such as ${url.protocol}//host`, JSON.stringify(maskUri(text)))]);
+  }
   // The backbone's rules only read a URI whose password is where it belongs.
   const misplaced = userinfoProblems(url);
   const problems = misplaced.length > 0 ? misplaced : SCHEMES[url.protocol].rules.uri(url);
   if (problems.length > 0) {
-    throw new ConfigError(problems.map(({ part, expected, received }) => configIssue(part ? `${name} ${part}` : name, expected, received)));
+    // A part can hold a password too (`redis:/user:pw@host` has it in the path): mask what is printed.
+    throw new ConfigError(problems.map(({ part, expected, received }) => configIssue(part ? `${name} ${part}` : name, expected, maskUri(received))));
   }
   return url;
 }
@@ -123,7 +130,7 @@ export function channelCheck(url: URL): ChannelCheck {
   const rule = SCHEMES[url.protocol]?.rules.channel;
   return (channel) => {
     if (typeof channel !== "string" || channel.length === 0) {
-      throw new ChannelError(String(channel), "a non-empty string");
+      throw new ChannelError(printable(channel), "a non-empty string");
     }
     // A lone surrogate cannot be written as UTF-8: every network backbone would
     // carry it as U+FFFD, under a name nobody subscribed to.
