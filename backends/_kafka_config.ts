@@ -11,7 +11,7 @@ import * as v from "valibot";
 import { ConfigError, type ConfigIssue } from "../lib/errors.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { toConfigIssues } from "../lib/options.ts";
-import { KafkaSettingsSchema as SettingsSchema } from "./_kafka_rules.ts";
+import { KafkaSettingsSchema as SettingsSchema, MECHANISMS } from "./_kafka_rules.ts";
 
 /** The Kafka backend's settings with their defaults filled in. */
 export type KafkaSettings = v.InferOutput<typeof SettingsSchema>;
@@ -22,7 +22,6 @@ export interface KafkaOptions {
   settings: KafkaSettings;
 }
 
-const MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
 
 /**
  * Reads `kafka://[user:password@]host:port[,host:port…][?sasl=…&user=…&password=…&tls=true&ca=/path]`

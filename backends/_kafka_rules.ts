@@ -5,7 +5,7 @@
  * @module
  */
 import * as v from "valibot";
-import { type BackboneRules, settingsIssues, unknownParameters } from "../lib/backbone_rules.ts";
+import { type BackboneRules, settingsIssues, unknownParameters, type UriProblem } from "../lib/backbone_rules.ts";
 import { milliseconds } from "../lib/options.ts";
 
 /**
@@ -53,6 +53,25 @@ export const KafkaSettingsSchema = v.strictObject({
 /** The URI parameters the backend reads (`brokers` holds a host list). */
 const PARAMETERS = ["brokers", "tls", "ssl", "ca", "sasl", "user", "username", "password"];
 
+/** The SASL mechanisms kafkajs speaks. */
+export const MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
+
+/** Unknown parameters, a `tls`/`ssl` that is not a boolean, an unknown `sasl` mechanism. */
+function kafkaUriProblems(url: URL): UriProblem[] {
+  const problems = unknownParameters(url, PARAMETERS);
+  for (const name of ["tls", "ssl"]) {
+    const value = url.searchParams.get(name);
+    if (value !== null && !/^(true|false|1|0)$/.test(value)) {
+      problems.push({ part: `parameter ${name}`, expected: "true, false, 1 or 0", received: JSON.stringify(value) });
+    }
+  }
+  const sasl = url.searchParams.get("sasl")?.toLowerCase();
+  if (sasl !== undefined && !(MECHANISMS as readonly string[]).includes(sasl)) {
+    problems.push({ part: "parameter sasl", expected: `one of ${MECHANISMS.join(", ")}`, received: JSON.stringify(sasl) });
+  }
+  return problems;
+}
+
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 
 /** kafkajs; topic names only; messages up to `backendOptions.maxMessageBytes`. */
@@ -64,6 +83,6 @@ export const kafkaRules: BackboneRules = {
   },
   messageLimit: (settings) =>
     typeof settings.maxMessageBytes === "number" ? settings.maxMessageBytes : DEFAULT_MAX_MESSAGE_BYTES,
-  uri: (url) => unknownParameters(url, PARAMETERS),
+  uri: kafkaUriProblems,
   settings: (settings) => settingsIssues(KafkaSettingsSchema, settings),
 };

@@ -117,8 +117,11 @@ function readJwt(flags: SecurityFlags): JwtSettings | undefined {
 
 function checkJwksUrl(text: string): string {
   const url = URL.canParse(text) ? new URL(text) : undefined;
-  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:") || url.username !== "" || url.password !== "") {
-    throw invalid("--jwks-url", "an https:// or http:// URL without credentials", JSON.stringify(url === undefined ? text : url.origin));
+  // Keys fetched in the clear from another machine could be swapped by anyone on the path.
+  const plainRemote = url?.protocol === "http:" && !isLoopback(url.hostname);
+  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:") || plainRemote || url.username !== "" || url.password !== "") {
+    const expected = "an https:// URL (http:// only on this machine) without credentials";
+    throw invalid("--jwks-url", expected, JSON.stringify(url === undefined ? text : url.origin));
   }
   return url.href;
 }

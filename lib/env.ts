@@ -37,6 +37,12 @@ const integer = (min: number) =>
     v.transform(Number),
     v.minValue(min, (issue) => `Expected an integer >= ${min} but received ${issue.received}`),
   );
+/** Worker processes on one machine: `streamcast serve --workers` takes the same. */
+export const MAX_WORKERS = 256;
+const WORKERS = v.pipe(
+  integer(1),
+  v.maxValue(MAX_WORKERS, (issue) => `Expected an integer from 1 to ${MAX_WORKERS} but received ${issue.received}`),
+);
 const MAX_SECONDS = Math.floor(MAX_MILLISECONDS / 1000);
 const secondsExpected = (issue: { received: string }) =>
   `Expected a number of seconds from 0 to at most ${MAX_SECONDS} (about 24.8 days) but received ${issue.received}`;
@@ -90,7 +96,7 @@ export function configFromEnv(env: Record<string, string | undefined>, { prefix 
   let workers = 1;
   const rawWorkers = env.UVICORN_NUM_WORKERS;
   if (rawWorkers !== undefined && (typeof rawWorkers !== "string" || rawWorkers.trim() !== "")) {
-    const result = v.safeParse(integer(1), rawWorkers);
+    const result = v.safeParse(WORKERS, rawWorkers);
     if (result.success) workers = result.output;
     else issues.push(...toConfigIssues(result.issues, () => "UVICORN_NUM_WORKERS"));
   }

@@ -124,6 +124,10 @@ export type ResolvedOptions = Required<Omit<BroadcastOptions, "backend" | "recon
 /** Validates `options` and fills in the defaults; throws `ConfigError` naming every problem. */
 export function parseOptions(options: BroadcastOptions = {}): ResolvedOptions {
   notAnObject(options, "options");
+  // valibot takes an array for an object: refuse one where an object is expected.
+  for (const key of ["reconnect", "liveness", "backendOptions"] as const) {
+    if (Array.isArray(options[key])) notAnObject(options[key], `option ${key}`);
+  }
   const result = v.safeParse(OptionsSchema, options);
   if (!result.success) throw new ConfigError(toConfigIssues(result.issues, (path) => `option ${path}`));
   return result.output as ResolvedOptions;

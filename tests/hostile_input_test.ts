@@ -149,6 +149,21 @@ describe("settings and URI parts nobody reads", () => {
     });
   });
 
+  it("arrays are refused where an object is expected", () => {
+    for (const key of ["reconnect", "liveness", "backendOptions"]) {
+      assert.throws(() => new Broadcast("memory://", { [key]: [] }), new RegExp(`Invalid option ${key}: Expected an object but received an array$`));
+    }
+  });
+
+  it("Kafka URI values are checked when the Broadcast is made", () => {
+    assert.throws(() => new Broadcast("kafka://k:9092?tls=maybe"), /Invalid URI parameter tls: Expected true, false, 1 or 0 but received "maybe"/);
+    assert.throws(() => new Broadcast("kafka://k:9092?sasl=gssapi&user=u"), /Invalid URI parameter sasl: Expected one of plain, scram-sha-256, scram-sha-512/);
+  });
+
+  it("UVICORN_NUM_WORKERS is at most 256, as --workers", () => {
+    assert.throws(() => configFromEnv({ OPAL_BROADCAST_URI: "redis://h", UVICORN_NUM_WORKERS: "100000" }), /Invalid UVICORN_NUM_WORKERS: Expected an integer from 1 to 256/);
+  });
+
   it("Broadcast.fromEnv refuses several workers on memory://, as the command does", () => {
     assert.throws(
       () => Broadcast.fromEnv({ OPAL_BROADCAST_URI: "memory://", UVICORN_NUM_WORKERS: "4" }),
