@@ -38,6 +38,11 @@ const PARAMETERS: Readonly<Record<string, readonly string[] | undefined>> = {
 export const postgresRules: BackboneRules = {
   driver: "postgres",
   uri: postgresUriProblems,
+  message: {
+    test: (message) => !message.includes("\0"),
+    rule: "a string without U+0000 (Postgres text cannot hold it)",
+    breach: "a string with U+0000",
+  },
   settings: (settings) => settingsIssues(PostgresSettingsSchema, settings),
 };
 

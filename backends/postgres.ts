@@ -16,9 +16,10 @@
  *
  * Settings, from `BroadcastOptions.backendOptions`: see {@linkcode PostgresSettings};
  * they are checked once, when the Broadcast builds its connector, which
- * holds nothing else between links. A message the server refuses for good
- * (U+0000, a character the database encoding cannot hold, no privilege to
- * create the large-message table) is reported to the core through
+ * holds nothing else between links. The core refuses a message with U+0000
+ * (the rules in `_postgres_rules.ts`); one that reaches a link anyway, or that
+ * the server refuses for good (a character the database encoding cannot
+ * hold, no privilege to create the large-message table), is reported to the core through
  * `ConnectorContext.dropped` and its write resolves; so is a notification
  * that cannot be delivered (a forged or stale large-message reference).
  *

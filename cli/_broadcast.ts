@@ -4,8 +4,8 @@
  * command line's, and tell the user on stderr what the link goes through.
  */
 import process from "node:process";
-import { Broadcast, type BroadcastOptions, ChannelError, ConfigError, configFromEnv, GiveUpError, maskUri, PayloadTooLargeError, type State } from "../mod.ts";
-import { messageCheck, parseUri } from "../lib/schemes.ts";
+import { Broadcast, type BroadcastOptions, ChannelError, ConfigError, configFromEnv, GiveUpError, maskUri, MessageError, PayloadTooLargeError, type State } from "../mod.ts";
+import { type MessageCheck, messageCheck, parseUri } from "../lib/schemes.ts";
 import { invalid, UsageError } from "./_args.ts";
 
 /** Where the URI came from and what is left of the positionals. */
@@ -119,7 +119,7 @@ export function checkArguments<T>(check: () => T): T {
   try {
     return check();
   } catch (error) {
-    if (error instanceof ChannelError) throw new UsageError(error.message, { cause: error });
+    if (error instanceof ChannelError || error instanceof MessageError) throw new UsageError(error.message, { cause: error });
     if (error instanceof PayloadTooLargeError) {
       throw invalid("<message>", `at most ${error.limit} UTF-8 bytes on this backbone`, `${error.size} bytes`);
     }
@@ -128,10 +128,12 @@ export function checkArguments<T>(check: () => T): T {
 }
 
 /**
- * Throws `PayloadTooLargeError` when `message` is over the backbone's limit
- * (Kafka's; the command never sets `backendOptions`, so the default limit).
+ * Throws `MessageError` or `PayloadTooLargeError` for what the backbone cannot
+ * carry (over Kafka's limit: the command never sets `backendOptions`, so the
+ * default one).
  */
 export function checkMessage(broadcast: Broadcast, channel: string, message: string): void {
   // Only the scheme matters here, and the masked URI keeps it.
-  messageCheck(parseUri(broadcast.uri), {})(channel, message);
+  const check: MessageCheck = messageCheck(parseUri(broadcast.uri), {});
+  check(channel, message);
 }

@@ -7,7 +7,7 @@
  * glue. Private to the serve command.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { type Broadcast, ChannelError, PayloadTooLargeError } from "../mod.ts";
+import { type Broadcast, ChannelError, MessageError, PayloadTooLargeError } from "../mod.ts";
 import { type Authenticator, authorize } from "./_serve_auth.ts";
 import type { ServeConfig } from "./_serve_config.ts";
 import { checkHost } from "./_serve_host.ts";
@@ -108,7 +108,7 @@ async function publish(req: IncomingMessage, res: ServerResponse, url: URL, requ
   try {
     await broadcast.publish(channel, message);
   } catch (error) {
-    const status = error instanceof ChannelError ? 400 : error instanceof PayloadTooLargeError ? 413 : 503;
+    const status = error instanceof ChannelError || error instanceof MessageError ? 400 : error instanceof PayloadTooLargeError ? 413 : 503;
     return reply(res, status, (error as Error).message);
   }
   // 202: accepted while the backbone is down; it is replayed once it is back.

@@ -38,6 +38,14 @@ export interface BackboneRules {
   readonly uri: (url: URL) => UriProblem[];
   /** What is wrong with `backendOptions`, unknown keys included. */
   readonly settings: (settings: Readonly<Record<string, unknown>>) => ConfigIssue[];
+  /** Which messages the backbone can carry beyond well-formed strings; any when absent. */
+  readonly message?: {
+    readonly test: (message: string) => boolean;
+    /** The rule in words, for `MessageError`. */
+    readonly rule: string;
+    /** What a message that breaks it holds, in words. */
+    readonly breach: string;
+  };
   /** The largest message in UTF-8 bytes under the backend's settings; no limit when absent. */
   readonly messageLimit?: (settings: Readonly<Record<string, unknown>>) => number;
 }

@@ -1,5 +1,5 @@
 import { configFromEnv, type EnvOptions } from "./env.ts";
-import { ClosedError, MessageError } from "./errors.ts";
+import { ClosedError } from "./errors.ts";
 import type { BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
 import type { SubscribeOptions } from "./fan_out.ts";
@@ -220,8 +220,6 @@ export class Broadcast extends EventTarget {
   /** Throws what `publish` refuses up front: a bad channel, a message that is not a string or too large. */
   #check(channel: string, message: string): void {
     this.#checkChannel(channel);
-    if (typeof message !== "string") throw new MessageError(channel, message === null ? "null" : typeof message);
-    if (!message.isWellFormed()) throw new MessageError(channel, "a string with a lone surrogate");
     this.#checkMessage(channel, message);
   }
 

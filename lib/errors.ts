@@ -123,18 +123,20 @@ export class ChannelError extends Error {
   }
 }
 
-/** A message the backbones cannot carry as it is: not a string, or not well-formed UTF-16. */
+/** A message the backbone cannot carry as it is: not a string, not well-formed UTF-16, or against its rule. */
 export class MessageError extends Error {
   override name = "MessageError" as const;
   readonly code = "MESSAGE_INVALID" as const;
   /** The channel it was published on. */
   readonly channel: string;
-  constructor(channel: string, received: string, options?: ErrorOptions) {
-    super(
-      `Invalid message on channel ${JSON.stringify(channel)}: Expected a well-formed string ` +
-        `(no lone surrogate, which UTF-8 cannot carry) but received ${received}`,
-      options,
-    );
+  /** `expected` defaults to what every backbone needs: a well-formed string. */
+  constructor(
+    channel: string,
+    received: string,
+    expected = "a well-formed string (no lone surrogate, which UTF-8 cannot carry)",
+    options?: ErrorOptions,
+  ) {
+    super(`Invalid message on channel ${JSON.stringify(channel)}: Expected ${expected} but received ${received}`, options);
     this.channel = channel;
   }
 }

@@ -5,7 +5,7 @@ import { memoryRules } from "../backends/_memory_rules.ts";
 import { postgresRules } from "../backends/_postgres_rules.ts";
 import { redisRules } from "../backends/_redis_rules.ts";
 import { type BackboneRules, decodes, type UriProblem } from "./backbone_rules.ts";
-import { ChannelError, ConfigError, configIssue, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
+import { ChannelError, ConfigError, configIssue, MessageError, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
 import type { Backend } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 import { printable } from "./printable.ts";
@@ -139,18 +139,22 @@ export function channelCheck(url: URL): ChannelCheck {
   };
 }
 
-/** Checks a message's size for one backbone; throws `PayloadTooLargeError`. */
-export type MessageCheck = (channel: string, message: string) => void;
+/** Checks a message for one backbone; throws `MessageError` or `PayloadTooLargeError`. */
+export type MessageCheck = (channel: string, message: unknown) => asserts message is string;
 
 /**
  * The message check for the URI's backbone and backend settings, looked up
- * once. Redis and Postgres carry any message a string can hold (Postgres
- * through its table), so only Kafka has a limit to check.
+ * once: a well-formed string, within the backbone's rule (Postgres text holds
+ * no U+0000) and size (only Kafka has a limit; Postgres carries any size
+ * through its table).
  */
 export function messageCheck(url: URL, settings: Readonly<Record<string, unknown>>): MessageCheck {
-  const limit = SCHEMES[url.protocol]?.rules.messageLimit?.(settings);
-  if (limit === undefined) return () => {};
+  const { message: rule, messageLimit } = SCHEMES[url.protocol]?.rules ?? {};
+  const limit = messageLimit?.(settings) ?? Infinity;
   return (channel, message) => {
+    if (typeof message !== "string") throw new MessageError(channel, message === null ? "null" : typeof message);
+    if (!message.isWellFormed()) throw new MessageError(channel, "a string with a lone surrogate");
+    if (rule && !rule.test(message)) throw new MessageError(channel, rule.breach, rule.rule);
     // A UTF-16 unit is at most 3 UTF-8 bytes: most messages need no measuring.
     if (message.length * 3 <= limit) return;
     const size = utf8Length(message);
