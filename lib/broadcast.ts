@@ -217,7 +217,7 @@ export class Broadcast extends EventTarget {
     return this.#endedWith;
   }
 
-  /** Throws what `publish` refuses up front: a bad channel, a message that is not a string or too large. */
+  /** Throws what `publish` refuses up front: a channel or a message the backbone cannot carry. */
   #check(channel: string, message: string): void {
     this.#checkChannel(channel);
     this.#checkMessage(channel, message);

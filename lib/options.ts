@@ -50,8 +50,8 @@ const integer = v.integer<number, (issue: v.IntegerIssue<number>) => string>(
 const count = v.pipe(v.number(), integer, v.minValue(0));
 
 /**
- * The longest time an option may hold, in milliseconds: runtimes keep timers
- * in a signed 32-bit integer and turn a longer one into 1 ms (about 24.8 days).
+ * The longest time an option may hold, in milliseconds (about 24.8 days):
+ * runtimes keep timers in a signed 32-bit integer and fire a longer one after 1 ms.
  */
 export const MAX_MILLISECONDS = 2 ** 31 - 1;
 
