@@ -16,31 +16,6 @@ const ch = (name: string) => `${name}-${RUN}`;
 // A failed test must not leave serve processes behind to keep the runner from exiting.
 after(killServes);
 
-describe("streamcast serve: what it publishes", { timeout: 60_000 }, () => {
-  let server: Serve;
-  let port = 0;
-
-  before(async () => {
-    port = await freePort();
-    server = startServe(["--port", String(port)]);
-    await healthIs(port, "up");
-  });
-  after(() => server?.stop());
-
-  it("publishes a body that starts with a byte order mark byte for byte", async () => {
-    const client = new SseClient(port, [ch("bom")]);
-    try {
-      await client.ready();
-      const body = "\uFEFFhello with a BOM";
-      assert.equal((await publish(port, ch("bom"), body)).status, 200);
-      await client.received([body]);
-      assert.deepEqual(client.messages(), [body]);
-    } finally {
-      client.close();
-    }
-  });
-});
-
 describe("streamcast serve: secrets stay out of the process table", { timeout: 60_000 }, () => {
   it("no worker has the backbone password or the token in its environment or command line, nor the primary in its command line", async () => {
     const password = `pw-${RUN}-hunter2`;
@@ -77,7 +52,7 @@ describe("streamcast serve: secrets stay out of the process table", { timeout: 6
   });
 });
 
-describe("streamcast serve: requests from strangers", { timeout: 60_000 }, () => {
+describe("streamcast serve on loopback: what it publishes, and requests from strangers", { timeout: 60_000 }, () => {
   let server: Serve;
   let port = 0;
 
@@ -87,6 +62,19 @@ describe("streamcast serve: requests from strangers", { timeout: 60_000 }, () =>
     await healthIs(port, "up");
   });
   after(() => server?.stop());
+
+  it("publishes a body that starts with a byte order mark byte for byte", async () => {
+    const client = new SseClient(port, [ch("bom")]);
+    try {
+      await client.ready();
+      const body = "\uFEFFhello with a BOM";
+      assert.equal((await publish(port, ch("bom"), body)).status, 200);
+      await client.received([body]);
+      assert.deepEqual(client.messages(), [body]);
+    } finally {
+      client.close();
+    }
+  });
 
   const status = (answer: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1]);
   const get = (host: string) => rawRequest(port, `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
