@@ -236,7 +236,7 @@ describe("a broadcast Redis refuses for good", () => {
   });
   after(async () => {
     await direct.send(["ACL", "DELUSER", user]);
-    await direct.close();
+    await direct?.close();
   });
 
   it("is counted as dropped, not published, and reported with a dropped event instead of console.warn", async () => {

@@ -84,8 +84,8 @@ describe("kafka:// on a broker of its own: real outages, TLS, credentials", () =
   });
   after(async () => {
     await Promise.all(open.splice(0).map((b) => b.disconnect()));
-    await proxy.stop();
-    await broker.remove();
+    await proxy?.stop();
+    await broker?.remove();
   });
 
   async function connect(count: number, target = uri): Promise<Broadcast[]> {
@@ -217,7 +217,7 @@ describe("kafka:// on the shared broker", () => {
   });
   after(async () => {
     await Promise.all(open.splice(0).map((b) => b.disconnect()));
-    await admin.disconnect();
+    await admin?.disconnect(); // undefined when before() failed: its error is the one to see
   });
 
   async function connect(count: number, options?: BroadcastOptions): Promise<Broadcast[]> {

@@ -56,7 +56,7 @@ describe("postgres:// NOTIFY from a hostile peer", () => {
   });
   after(async () => {
     await Promise.all(group.map((b) => b.disconnect()));
-    await raw.end();
+    await raw?.end();
   });
 
   it("forged, malformed and foreign references are dropped and reported; the link stays up and later messages arrive", async () => {

@@ -167,8 +167,8 @@ describe("postgres:// through real outages", () => {
     proxied = `postgres://${SERVER.user}@127.0.0.1:${await proxy.start()}/${SERVER.database}`;
   });
   after(async () => {
-    await proxy.stop();
-    await sql.end();
+    await proxy?.stop();
+    await sql?.end();
   });
 
   it("the server terminating every streamcast session (pg_terminate_backend)", async () => {

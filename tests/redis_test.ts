@@ -141,9 +141,9 @@ describe("redis:// through real outages", () => {
     await proxy.start();
   });
   after(async () => {
-    await direct.close();
+    await direct?.close();
     await server.kill();
-    await proxy.stop();
+    await proxy?.stop();
   });
 
   it("CLIENT KILL of every streamcast connection", async () => {
@@ -353,7 +353,7 @@ describe("redis:// wire format, credentials and TLS", () => {
     });
     after(async () => {
       await server.kill();
-      await certs.remove();
+      await certs?.remove();
     });
 
     it("the CA comes from the URI's ca parameter or from backendOptions.tls", async () => {

@@ -39,7 +39,7 @@ describe("streamcast serve on Redis: two workers and a second process", { timeou
   after(async () => {
     for (const client of clients) client.close();
     await Promise.all([a?.stop(), b?.stop()]);
-    await proxy.stop();
+    await proxy?.stop();
   });
 
   /** Opens clients on `port` until `workers` distinct worker pids serve one (new connections take turns). */

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs before `npm test` (its `pretest`): makes this machine ready for the
+# suite, or stops at once naming what is missing. Starts Redis (127.0.0.1:6379)
+# and PostgreSQL (127.0.0.1:5432) when they are installed but stopped, fetches
+# Kafka's jars (scripts/kafka.sh; the tests start their own brokers), and
+# installs Chromium for the browser tests with the system's package manager
+# when it runs as root. Safe to run again; quick when everything is there.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+missing() {
+  echo "npm test: $1" >&2
+  exit 1
+}
+
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }
+postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
+
+command -v redis-cli >/dev/null || missing "Redis is not installed (apt-get install redis-server)"
+command -v pg_isready >/dev/null || missing "PostgreSQL is not installed (apt-get install postgresql)"
+if ! redis_up; then
+  echo "--- starting Redis on 127.0.0.1:6379"
+  mkdir -p /tmp/streamcast-redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /tmp/streamcast-redis --logfile /tmp/streamcast-redis/redis.log || true
+fi
+if ! postgres_up && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+  echo "--- starting PostgreSQL on 127.0.0.1:5432"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+fi
+for _ in $(seq 1 50); do
+  redis_up && postgres_up && break
+  sleep 0.2
+done
+redis_up || missing "Redis is not answering on 127.0.0.1:6379 and could not be started"
+postgres_up || missing "PostgreSQL is not answering on 127.0.0.1:5432 and could not be started (trust auth and a database named test are needed)"
+
+command -v java >/dev/null || missing "Java is not installed (Kafka's broker needs Java 17 or later)"
+command -v mvn >/dev/null || [ -d .cache/kafka/libs ] || missing "Maven is not installed (it fetches Kafka's jars once)"
+bash scripts/kafka.sh fetch
+
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "--- installing Chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  command -v chromium >/dev/null || missing "Chromium is not installed (apt-get install chromium, as root): the browser tests need it"
+fi
