@@ -57,7 +57,10 @@ class Hub implements MemoryHub {
   readonly #channels = new Map<string, Set<MemoryLink>>();
   #waiting: (() => void)[] = [];
 
-  constructor(readonly name: string) {}
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
 
   get connections(): number {
     return this.links.size;

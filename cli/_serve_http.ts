@@ -30,8 +30,10 @@ export interface WorkerContext {
 export class BodyError extends Error {
   override name = "BodyError" as const;
   readonly code = "INVALID_BODY" as const;
-  constructor(readonly status: 400 | 413, message: string, options?: ErrorOptions) {
+  readonly status: 400 | 413;
+  constructor(status: 400 | 413, message: string, options?: ErrorOptions) {
     super(message, options);
+    this.status = status;
   }
 }
 

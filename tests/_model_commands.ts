@@ -43,8 +43,14 @@ abstract class Step implements fc.AsyncCommand<Model, System> {
 }
 
 class Subscribe extends Step {
-  constructor(readonly inst: number, readonly channel: number, readonly signal: boolean) {
+  readonly inst: number;
+  readonly channel: number;
+  readonly signal: boolean;
+  constructor(inst: number, channel: number, signal: boolean) {
     super();
+    this.inst = inst;
+    this.channel = channel;
+    this.signal = signal;
   }
   check(m: Readonly<Model>) {
     return this.inst < m.instances;
@@ -59,8 +65,10 @@ class Subscribe extends Step {
 }
 
 class Cancel extends Step {
-  constructor(readonly stream: number) {
+  readonly stream: number;
+  constructor(stream: number) {
     super();
+    this.stream = stream;
   }
   check(m: Readonly<Model>) {
     return m.streams[this.stream - 1]?.open === true;
@@ -76,8 +84,10 @@ class Cancel extends Step {
 
 /** Cancel a stream and at once open another of the same instance and channel, as a client that reconnects does. */
 class Resubscribe extends Step {
-  constructor(readonly stream: number) {
+  readonly stream: number;
+  constructor(stream: number) {
     super();
+    this.stream = stream;
   }
   check(m: Readonly<Model>) {
     return m.streams[this.stream - 1]?.open === true;
@@ -95,8 +105,10 @@ class Resubscribe extends Step {
 }
 
 class Abort extends Step {
-  constructor(readonly stream: number) {
+  readonly stream: number;
+  constructor(stream: number) {
     super();
+    this.stream = stream;
   }
   check(m: Readonly<Model>) {
     return m.streams[this.stream - 1]?.open === true && m.streams[this.stream - 1].signal;
@@ -111,8 +123,14 @@ class Abort extends Step {
 }
 
 class Publish extends Step {
-  constructor(readonly inst: number, readonly channel: number, readonly count = 1) {
+  readonly inst: number;
+  readonly channel: number;
+  readonly count: number;
+  constructor(inst: number, channel: number, count = 1) {
     super();
+    this.inst = inst;
+    this.channel = channel;
+    this.count = count;
   }
   check(m: Readonly<Model>) {
     return this.inst < m.instances;
@@ -126,8 +144,10 @@ class Publish extends Step {
 }
 
 class Ready extends Step {
-  constructor(readonly inst: number) {
+  readonly inst: number;
+  constructor(inst: number) {
     super();
+    this.inst = inst;
   }
   check(m: Readonly<Model>) {
     return this.inst < m.instances;
@@ -142,8 +162,10 @@ class Ready extends Step {
 
 /** Cut, stall, restore, a blip (cut and restore at once), kills, restarts and slow answers. */
 class Outage extends Step {
-  constructor(readonly kind: "cut" | "stall" | "restore" | "blip" | "kill subscribers" | "restart server" | "slow answers") {
+  readonly kind: "cut" | "stall" | "restore" | "blip" | "kill subscribers" | "restart server" | "slow answers";
+  constructor(kind: "cut" | "stall" | "restore" | "blip" | "kill subscribers" | "restart server" | "slow answers") {
     super();
+    this.kind = kind;
   }
   check(m: Readonly<Model>) {
     if (this.kind === "restore") return !m.reachable;
@@ -175,8 +197,10 @@ class Outage extends Step {
 }
 
 class Kill extends Step {
-  constructor(readonly inst: number) {
+  readonly inst: number;
+  constructor(inst: number) {
     super();
+    this.inst = inst;
   }
   check(m: Readonly<Model>) {
     return this.inst < m.instances && m.reachable;
@@ -190,8 +214,10 @@ class Kill extends Step {
 }
 
 class Wait extends Step {
-  constructor(readonly ms: number) {
+  readonly ms: number;
+  constructor(ms: number) {
     super();
+    this.ms = ms;
   }
   check() {
     return true;

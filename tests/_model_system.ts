@@ -88,8 +88,10 @@ interface Pending {
 /** A broken invariant: its name, and what broke it where. */
 export class Violation extends Error {
   override name = "Violation";
-  constructor(readonly invariant: string, detail: string) {
+  readonly invariant: string;
+  constructor(invariant: string, detail: string) {
     super(`Invariant "${invariant}" broken: ${detail}`);
+    this.invariant = invariant;
   }
 }
 
