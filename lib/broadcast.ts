@@ -1,5 +1,5 @@
 import { configFromEnv, type EnvOptions } from "./env.ts";
-import { ClosedError } from "./errors.ts";
+import { ClosedError, ConfigError, isPermissionError } from "./errors.ts";
 import type { BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
 import type { SubscribeOptions } from "./fan_out.ts";
@@ -354,6 +354,12 @@ function runtimeEnv(): Record<string, string | undefined> {
     Deno?: { env: { toObject(): Record<string, string> } };
     process?: { env: Record<string, string | undefined> };
   };
-  if (global.Deno) return global.Deno.env.toObject();
-  return global.process?.env ?? {};
+  try {
+    if (global.Deno) return global.Deno.env.toObject();
+    return global.process?.env ?? {};
+  } catch (cause) {
+    if (!isPermissionError(cause)) throw cause;
+    const message = "Invalid environment: Expected access to the environment variables (Deno: run with --allow-env) but received none";
+    throw new ConfigError([{ path: "environment", expected: "access to the environment variables", received: "none", message }], { cause });
+  }
 }

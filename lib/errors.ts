@@ -109,7 +109,14 @@ export class ClosedError extends Error {
 export function isFatal(error: unknown): boolean {
   return error instanceof ConfigError ||
     error instanceof UnsupportedBackendError ||
-    error instanceof AuthenticationError;
+    error instanceof AuthenticationError ||
+    isPermissionError(error);
+}
+
+/** A runtime's refusal of a permission the process was not given (Deno's `NotCapable`, `PermissionDenied`). */
+export function isPermissionError(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === "NotCapable" || name === "PermissionDenied";
 }
 
 /** A channel name the backbone cannot use; `rule` says what it accepts. */
