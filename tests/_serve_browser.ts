@@ -1,5 +1,5 @@
 /**
- * A real browser for the serve tests: Debian's Chromium driven by
+ * A real browser for the serve and browser tests: Debian's Chromium driven by
  * playwright-core. When either is missing the test fails, saying what to
  * install: a CI machine without a browser must not pass by skipping.
  */
@@ -37,7 +37,8 @@ export interface OriginPage {
   close(): Promise<void>;
 }
 
-async function launch(): Promise<Playwright.Browser> {
+/** Launches headless Chromium with the flags this machine needs; throws naming what is missing. */
+export async function launch(): Promise<Playwright.Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`The browser test needs Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   let playwright: typeof Playwright;
   try {
