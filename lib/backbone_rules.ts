@@ -22,7 +22,10 @@ export interface UriProblem {
 
 /** A backbone's rules, checked by the core before anything reaches a link. */
 export interface BackboneRules {
-  /** The npm package the backend needs, named in the error when it is missing. */
+  /**
+   * The npm package the backend needs, a Node driver: named, with the
+   * runtimes it runs on, in the error when the backend cannot be loaded.
+   */
   readonly driver?: string;
   /** Which channel names the backbone accepts; any non-empty string when absent. */
   readonly channel?: {

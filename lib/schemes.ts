@@ -172,8 +172,9 @@ export async function loadBackend(url: URL): Promise<Backend> {
   try {
     return (await scheme.load()).default;
   } catch (cause) {
+    // A driver is a Node program: in a browser or workerd, installing it is not enough.
     const { driver } = scheme.rules;
-    const needs = driver ? ` (it needs the "${driver}" package installed)` : "";
+    const needs = driver ? ` (it runs on Node or Deno, with the "${driver}" package installed)` : "";
     throw new UnsupportedBackendError(
       url.protocol,
       `Could not load the ${url.protocol}// backend${needs}: ${errorMessage(cause)}`,

@@ -125,7 +125,8 @@ describe("the core in a browser: an esbuild bundle in headless Chromium", { time
       assert.equal(outcome.code, "BACKEND_UNSUPPORTED");
       assert.equal(outcome.state, "failed");
       assert.equal(outcome.attempts, 1, "one attempt, not retried");
-      assert.match(outcome.message, new RegExp(`^Could not load the ${scheme}// backend .*"${driver}"`));
+      // Installing the driver would not help here: the message says where the backend runs.
+      assert.match(outcome.message, new RegExp(`^Could not load the ${scheme}// backend \\(it runs on Node or Deno, with the "${driver}" package installed\\): .`));
       assert.ok(ms < BOUND_MS, `failed in ${ms} ms`);
     });
   }

@@ -120,7 +120,8 @@ describe("the core in workerd, without nodejs_compat", { timeout: 90_000 }, () =
       assert.equal(outcome.code, "BACKEND_UNSUPPORTED");
       assert.equal(outcome.state, "failed");
       assert.equal(outcome.attempts, 1, "one attempt, not retried");
-      assert.match(outcome.message, new RegExp(`^Could not load the ${scheme}// backend .*"${driver}"`));
+      // Installing the driver would not help here: the message says where the backend runs.
+      assert.match(outcome.message, new RegExp(`^Could not load the ${scheme}// backend \\(it runs on Node or Deno, with the "${driver}" package installed\\): .`));
     });
   }
 
