@@ -24,7 +24,7 @@ import { createClient } from "redis";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
 import { errorMessage } from "../lib/error_message.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
+import type { Backend, Connector, ConnectorContext, Link } from "../lib/link.ts";
 import { TickBatcher } from "../lib/tick_batcher.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { connectError, redisConfig, refusedForGood } from "./_redis_config.ts";
@@ -32,7 +32,7 @@ import { connectError, redisConfig, refusedForGood } from "./_redis_config.ts";
 export type { RedisSettings } from "./_redis_config.ts";
 
 /** Builds a connector whose links are a subscriber and a publisher connection. */
-export const redis: Backend = (uri, context) => ({ open: (signal) => openLink(uri, context, signal) });
+export const redis: Backend = (uri, context): Connector => ({ open: (signal) => openLink(uri, context, signal) });
 
 export default redis;
 
