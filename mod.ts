@@ -26,7 +26,7 @@ export type { EventFrame, Frame, ResyncFrame } from "./lib/frame.ts";
 export type { BroadcastOptions } from "./lib/options.ts";
 export type { EnvConfig, EnvOptions } from "./lib/env.ts";
 export { configFromEnv } from "./lib/env.ts";
-export type { BroadcastEventMap } from "./lib/events.ts";
+export type { BroadcastEventListener, BroadcastEventMap } from "./lib/events.ts";
 export type { State } from "./lib/supervisor.ts";
 export type { Backend, Connector, ConnectorContext, Direction, Link } from "./lib/link.ts";
 export { FanOut, type FanOutOptions, type SubscribeOptions } from "./lib/fan_out.ts";

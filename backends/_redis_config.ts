@@ -5,13 +5,13 @@
  * @module
  */
 import { readCaFile } from "./_ca_file.ts";
-import type { ConnectionOptions } from "node:tls";
 import { ErrorReply } from "redis";
 import * as v from "valibot";
 import { AuthenticationError, BackboneUnavailableError, ConfigError, configIssue } from "../lib/errors.ts";
 import { redisDatabase, RedisSettingsSchema } from "./_redis_rules.ts";
 import { errorMessage } from "../lib/error_message.ts";
 import { toConfigIssues } from "../lib/options.ts";
+import type { TlsOptions } from "./_tls_options.ts";
 
 /** What `BroadcastOptions.backendOptions` may hold for `redis://` and `rediss://`. */
 export interface RedisSettings {
@@ -19,8 +19,8 @@ export interface RedisSettings {
   clientName?: string;
   /** Protocol version: 2 for servers older than Redis 6. @default {3} */
   resp?: 2 | 3;
-  /** `tls.connect` options for `rediss://` (`ca`, `cert`, `key`, …), over the URI's `ca` file. @default {{}} */
-  tls?: ConnectionOptions;
+  /** TLS options for `rediss://` (`ca`, `cert`, `key`, …), merged over the URI's `ca` file. @default {{}} */
+  tls?: TlsOptions;
 }
 
 /** node-redis client options (without the connection name) and our own settings. */
@@ -66,7 +66,7 @@ export async function redisConfig(uri: URL, settings: Readonly<Record<string, un
   };
 }
 
-async function caFromUri(uri: URL): Promise<ConnectionOptions> {
+async function caFromUri(uri: URL): Promise<TlsOptions> {
   const path = uri.searchParams.get("ca");
   if (path === null) return {};
   const read = readCaFile(path);

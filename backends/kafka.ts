@@ -34,7 +34,7 @@
 import { abortable } from "../lib/abortable.ts";
 import kafkajs from "kafkajs";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, Link } from "../lib/link.ts";
+import type { Backend, Connector, Link } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { kafkaOptions } from "./_kafka_config.ts";
 import { connectorState } from "./_kafka_groups.ts";
@@ -50,7 +50,7 @@ export { kafkajsIdleLoopFixed } from "./_kafkajs_idle_loop.ts";
  * holds, and keeps the consumer positions and leftover groups from one link
  * to the next.
  */
-export const kafka: Backend = (uri, context) => {
+export const kafka: Backend = (uri, context): Connector => {
   const { client, settings } = kafkaOptions(uri, context.settings);
   fixKafkajsIdleLoop();
   const state = connectorState();

@@ -11,11 +11,11 @@
  */
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, Link } from "../lib/link.ts";
+import type { Backend, Connector, Link } from "../lib/link.ts";
 import { TickBatcher } from "../lib/tick_batcher.ts";
 
 /** Builds a connector whose links go to the in-process hub named by the URI's host. */
-export const memory: Backend = (uri) => {
+export const memory: Backend = (uri): Connector => {
   const hub = memoryHub(uri.hostname);
   return { open: () => hub.connect() };
 };

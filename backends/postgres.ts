@@ -28,7 +28,7 @@
 import * as v from "valibot";
 import { BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
+import type { Backend, Connector, ConnectorContext, Link } from "../lib/link.ts";
 import { toConfigIssues } from "../lib/options.ts";
 import { PostgresSettingsSchema as SettingsSchema } from "./_postgres_rules.ts";
 import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
@@ -67,7 +67,7 @@ interface LinkOptions extends Settings {
 }
 
 /** Builds a connector for the Postgres server named by `uri`; throws `ConfigError` for bad settings. */
-export const postgresBackend: Backend = (uri, context) => {
+export const postgresBackend: Backend = (uri, context): Connector => {
   const parsed = v.safeParse(SettingsSchema, context.settings);
   if (!parsed.success) throw new ConfigError(toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
   const options: LinkOptions = {

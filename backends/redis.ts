@@ -11,7 +11,7 @@
  * URI: `redis[s]://[user:password@]host[:port][/db][?ca=/path/to/ca.pem]`.
  * TLS (`rediss://`) verifies the server against the system's CAs, or against
  * the PEM file named by the `ca` query parameter. `BroadcastOptions.backendOptions`
- * takes {@linkcode RedisSettings}: `tls`, `clientName`, `resp`.
+ * takes {@linkcode RedisSettings}: `tls` ({@linkcode TlsOptions}), `clientName`, `resp`.
  *
  * The connector holds nothing between links. A broadcast Redis refuses for
  * good (an error reply to PUBLISH, such as `NOPERM`) is reported to the core
@@ -24,15 +24,16 @@ import { createClient } from "redis";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
 import { errorMessage } from "../lib/error_message.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, ConnectorContext, Link } from "../lib/link.ts";
+import type { Backend, Connector, ConnectorContext, Link } from "../lib/link.ts";
 import { TickBatcher } from "../lib/tick_batcher.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { connectError, redisConfig, refusedForGood } from "./_redis_config.ts";
 
 export type { RedisSettings } from "./_redis_config.ts";
+export type { Pem, TlsOptions } from "./_tls_options.ts";
 
 /** Builds a connector whose links are a subscriber and a publisher connection. */
-export const redis: Backend = (uri, context) => ({ open: (signal) => openLink(uri, context, signal) });
+export const redis: Backend = (uri, context): Connector => ({ open: (signal) => openLink(uri, context, signal) });
 
 export default redis;
 

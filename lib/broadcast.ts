@@ -1,6 +1,6 @@
 import { configFromEnv, type EnvOptions } from "./env.ts";
 import { ClosedError, ConfigError, isPermissionError } from "./errors.ts";
-import type { BroadcastEventMap } from "./events.ts";
+import type { BroadcastEventListener, BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
 import type { SubscribeOptions } from "./fan_out.ts";
 import type { Connector, ConnectorContext, Direction, Link } from "./link.ts";
@@ -46,8 +46,6 @@ export interface DisconnectReport {
   unsent: EventFrame[];
 }
 
-type Listener<E> = ((event: E) => void) | { handleEvent(event: E): void } | null;
-
 /**
  * Shares events between the instances of a scaled-out server over a backbone
  * (`memory://`, `redis://`, `postgres://`, `kafka://`), and keeps working
@@ -79,6 +77,13 @@ export class Broadcast extends EventTarget {
   #backbone = { dropped: 0, outbound: 0 };
   #waiters: { resolve(): void; reject(error: unknown): void }[] = [];
 
+  /**
+   * Makes a Broadcast for the backbone named by `uri`, not connected yet:
+   * call `connect()`, or make it with the static `Broadcast.connect`. Throws
+   * `ConfigError` for a URI that does not parse, an unknown scheme, or bad
+   * options. The backend and its driver load on the first connection
+   * attempt, where a missing driver is an `UnsupportedBackendError`.
+   */
   constructor(uri: string | URL, options: BroadcastOptions = {}) {
     super();
     this.#url = parseUri(uri);
@@ -184,6 +189,7 @@ export class Broadcast extends EventTarget {
     return { unsent: this.#unsent.splice(0) };
   }
 
+  /** Disconnects, for `await using`. What could not be sent is not reported: call `disconnect()` to have it. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.disconnect();
   }
@@ -269,21 +275,25 @@ export class Broadcast extends EventTarget {
     });
   }
 
+  /** Listens for one of the events of {@linkcode BroadcastEventMap}; the listener gets its typed `CustomEvent`. */
   override addEventListener<K extends keyof BroadcastEventMap>(
     type: K,
-    listener: Listener<BroadcastEventMap[K]>,
+    listener: BroadcastEventListener<BroadcastEventMap[K]> | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
+  /** Listens for an event by any name, as on any `EventTarget`. */
   override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
     super.addEventListener(type, listener, options);
   }
 
+  /** Removes a listener added for one of the events of {@linkcode BroadcastEventMap}. */
   override removeEventListener<K extends keyof BroadcastEventMap>(
     type: K,
-    listener: Listener<BroadcastEventMap[K]>,
+    listener: BroadcastEventListener<BroadcastEventMap[K]> | null,
     options?: boolean | EventListenerOptions,
   ): void;
+  /** Removes a listener added for an event by any name. */
   override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
   override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void {
     super.removeEventListener(type, listener, options);

@@ -1,3 +1,26 @@
+/**
+ * Configuration from environment variables, for servers that are configured
+ * the way the seed was: `OPAL_BROADCAST_URI` names the backbone,
+ * `OPAL_BROADCAST_RECONNECT_*`, `OPAL_BROADCAST_REPLAY_BUFFER_SIZE` and
+ * `OPAL_BROADCAST_RESYNC_*` set the options (times in seconds), and
+ * `UVICORN_NUM_WORKERS` the number of worker processes. Every variable is
+ * validated; a bad one is a `ConfigError` that names it, never printing a
+ * password. `Broadcast.fromEnv()` reads the runtime's environment through
+ * this module (under Deno it needs `--allow-env`).
+ *
+ * @example A URI and a replay buffer size from the environment
+ * ```ts
+ * import { configFromEnv } from "./env.ts";
+ * const config = configFromEnv({
+ *   OPAL_BROADCAST_URI: "redis://cache:6379",
+ *   OPAL_BROADCAST_REPLAY_BUFFER_SIZE: "500",
+ * });
+ * if (config.uri !== "redis://cache:6379" || config.options.replayBufferSize !== 500) throw new Error();
+ * if (config.workers !== 1) throw new Error();
+ * ```
+ *
+ * @module
+ */
 import * as v from "valibot";
 import { ConfigError } from "./errors.ts";
 import { maskUri } from "./mask_uri.ts";
@@ -11,8 +34,11 @@ export interface EnvOptions {
 
 /** What the environment configures: the backbone URI, the options, the worker count. */
 export interface EnvConfig {
+  /** The backbone URI from `<prefix>BROADCAST_URI`; `memory://` when unset. */
   uri: string;
+  /** Options for `new Broadcast(uri, options)`, the variables' seconds turned into milliseconds. */
   options: BroadcastOptions;
+  /** Worker processes from `UVICORN_NUM_WORKERS`; 1 when unset. */
   workers: number;
 }
 

@@ -25,10 +25,13 @@ export function configIssue(path: string, expected: string, received: string): C
 
 /** Options or environment variables that do not validate. Never retried. */
 export class ConfigError extends Error {
+  /** Always `"ConfigError"`. */
   override name = "ConfigError" as const;
+  /** Always `"CONFIG_INVALID"`. */
   readonly code = "CONFIG_INVALID" as const;
   /** Every issue found, not only the first. */
   readonly issues: readonly ConfigIssue[];
+  /** The message joins the issues' messages with `; `. */
   constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
     super(issues.map((issue) => issue.message).join("; "), options);
     this.issues = issues;
@@ -37,10 +40,13 @@ export class ConfigError extends Error {
 
 /** A URI whose scheme has no backend, or whose backend cannot be loaded. */
 export class UnsupportedBackendError extends Error {
+  /** Always `"UnsupportedBackendError"`. */
   override name = "UnsupportedBackendError" as const;
+  /** Always `"BACKEND_UNSUPPORTED"`. */
   readonly code = "BACKEND_UNSUPPORTED" as const;
   /** The scheme as written, with its colon: `amqp:`. */
   readonly scheme: string;
+  /** `message` says what is missing, such as the driver package to install. */
   constructor(scheme: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.scheme = scheme;
@@ -53,8 +59,11 @@ export class UnsupportedBackendError extends Error {
  * reconnect disabled.
  */
 export class BackboneUnavailableError extends Error {
+  /** Always `"BackboneUnavailableError"`. */
   override name = "BackboneUnavailableError" as const;
+  /** Always `"BACKBONE_UNAVAILABLE"`. */
   readonly code = "BACKBONE_UNAVAILABLE" as const;
+  /** `options.cause` is the driver's or the runtime's own error, where there is one. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
   }
@@ -62,8 +71,11 @@ export class BackboneUnavailableError extends Error {
 
 /** The backbone rejected our credentials: retrying cannot fix it. */
 export class AuthenticationError extends Error {
+  /** Always `"AuthenticationError"`. */
   override name = "AuthenticationError" as const;
+  /** Always `"AUTHENTICATION_FAILED"`. */
   readonly code = "AUTHENTICATION_FAILED" as const;
+  /** `options.cause` is the backbone's refusal, as the driver reported it. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
   }
@@ -71,10 +83,13 @@ export class AuthenticationError extends Error {
 
 /** `maxRetries` consecutive attempts failed; `cause` is the last failure. */
 export class GiveUpError extends Error {
+  /** Always `"GiveUpError"`. */
   override name = "GiveUpError" as const;
+  /** Always `"GAVE_UP"`. */
   readonly code = "GAVE_UP" as const;
   /** How many consecutive attempts failed. */
   readonly attempts: number;
+  /** The message counts the `attempts`; `options.cause` is the last failure. */
   constructor(attempts: number, options?: ErrorOptions) {
     super(`Gave up on the backbone after ${attempts} failed attempts`, options);
     this.attempts = attempts;
@@ -83,12 +98,15 @@ export class GiveUpError extends Error {
 
 /** A message or channel name larger than the backbone can carry. */
 export class PayloadTooLargeError extends Error {
+  /** Always `"PayloadTooLargeError"`. */
   override name = "PayloadTooLargeError" as const;
+  /** Always `"PAYLOAD_TOO_LARGE"`. */
   readonly code = "PAYLOAD_TOO_LARGE" as const;
   /** The size that was refused, in bytes. */
   readonly size: number;
   /** The largest size the backbone accepts, in bytes. */
   readonly limit: number;
+  /** `what` names the refused thing (`A message on channel "news"`); `size` and `limit` in bytes. */
   constructor(what: string, size: number, limit: number, options?: ErrorOptions) {
     super(`${what} is ${size} bytes, over the limit of ${limit} bytes`, options);
     this.size = size;
@@ -98,8 +116,11 @@ export class PayloadTooLargeError extends Error {
 
 /** The Broadcast was disconnected (or never connected) when it was used. */
 export class ClosedError extends Error {
+  /** Always `"ClosedError"`. */
   override name = "ClosedError" as const;
+  /** Always `"BROADCAST_CLOSED"`. */
   readonly code = "BROADCAST_CLOSED" as const;
+  /** `message` may say more than the default: not connected yet, or disconnected while connecting. */
   constructor(message = "The broadcast is closed", options?: ErrorOptions) {
     super(message, options);
   }
@@ -121,9 +142,13 @@ export function isPermissionError(error: unknown): boolean {
 
 /** A channel name the backbone cannot use; `rule` says what it accepts. */
 export class ChannelError extends Error {
+  /** Always `"ChannelError"`. */
   override name = "ChannelError" as const;
+  /** Always `"CHANNEL_INVALID"`. */
   readonly code = "CHANNEL_INVALID" as const;
+  /** The channel name that was refused. */
   readonly channel: string;
+  /** `rule` is what the backbone accepts, as the message's "Expected …" part. */
   constructor(channel: string, rule: string, options?: ErrorOptions) {
     super(`Invalid channel: Expected ${rule} but received ${JSON.stringify(channel)}`, options);
     this.channel = channel;
@@ -132,7 +157,9 @@ export class ChannelError extends Error {
 
 /** A message the backbone cannot carry as it is: not a string, not well-formed UTF-16, or against its rule. */
 export class MessageError extends Error {
+  /** Always `"MessageError"`. */
   override name = "MessageError" as const;
+  /** Always `"MESSAGE_INVALID"`. */
   readonly code = "MESSAGE_INVALID" as const;
   /** The channel it was published on. */
   readonly channel: string;

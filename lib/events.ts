@@ -24,3 +24,9 @@ export interface BroadcastEventMap {
   /** `maxRetries` consecutive attempts failed: subscriber streams error, publishes reject. */
   giveup: CustomEvent<{ error: unknown }>;
 }
+
+/**
+ * What `Broadcast.addEventListener` takes for one of its events: a function
+ * or an object with `handleEvent`, called with the typed `CustomEvent`.
+ */
+export type BroadcastEventListener<E extends Event> = ((event: E) => void) | { handleEvent(event: E): void };

@@ -56,6 +56,7 @@ export class FanOut {
   readonly #lagging = new Set<Subscriber>();
   #sweep: ReturnType<typeof setTimeout> | undefined;
 
+  /** Makes a fan-out with no subscribers; `options` sets the lag bound and the callbacks. */
   constructor(options: FanOutOptions = {}) {
     this.#options = options;
     this.writable = new WritableStream({ write: (batch) => this.deliver(batch) });

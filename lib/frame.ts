@@ -1,7 +1,10 @@
 /** A message published on a channel, as subscribers receive it. */
 export interface EventFrame {
+  /** Tells an event from a resync frame. */
   readonly type: "event";
+  /** The channel it was published on. */
   readonly channel: string;
+  /** The published string, exactly as given to `publish`. */
   readonly message: string;
 }
 
@@ -11,8 +14,11 @@ export interface EventFrame {
  * its backlog was dropped (`overflow`).
  */
 export interface ResyncFrame {
+  /** Tells a resync frame from an event. */
   readonly type: "resync";
+  /** The channel whose state must be re-fetched. */
   readonly channel: string;
+  /** `reconnect`: the backbone was lost for a while; `overflow`: this subscriber lagged and its backlog was dropped. */
   readonly reason: "reconnect" | "overflow";
 }
 

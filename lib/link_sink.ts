@@ -27,6 +27,7 @@ export class LinkSink extends WritableStream<OutboundChunk> {
   readonly #inFlight: OutboundBatch[] = [];
   #progress = deferred();
 
+  /** Makes a sink with no link: batches go back through `options.giveBack` until an attach marker arrives. */
   constructor(options: LinkSinkOptions) {
     super({
       write: (chunk) => this.#write(chunk),

@@ -3,6 +3,7 @@ import type { EventFrame } from "./frame.ts";
 
 /** What flows through the outbound stages: publishes gathered in one tick, or a replay. */
 export interface OutboundBatch {
+  /** The broadcasts, in publish order. */
   readonly frames: EventFrame[];
   /** Taken from the replay buffer: already counted as buffered, its publishers already answered. */
   readonly replay: boolean;
@@ -12,9 +13,11 @@ export interface OutboundBatch {
   settle(error?: unknown): void;
 }
 
-/** Tells the link sink to write to `writable` from here on; `reached` is called once it does. */
+/** Tells the link sink to write to a new link from here on. */
 export interface AttachMarker {
+  /** The new link's writable. */
   readonly attach: WritableStream<EventFrame[]>;
+  /** Called by the sink once it has switched to `attach`, the batches in flight on the old link given back. */
   reached(): void;
 }
 

@@ -58,6 +58,7 @@ export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundC
   #attachment: object | undefined;
   #ended = false;
 
+  /** Makes a stage that starts detached: it keeps what it is given until {@linkcode ReplayBufferStream.attach}. */
   constructor(options: ReplayBufferStreamOptions = {}) {
     let controller!: TransformStreamDefaultController<OutboundChunk>;
     super({

@@ -47,6 +47,7 @@ export class TickBatcher<B> {
     for (const resolve of this.#drained.splice(0)) resolve();
   };
 
+  /** Makes a batcher with no batch pending; `options.create` makes one on first use in each tick. */
   constructor(options: TickBatcherOptions<B>) {
     this.#options = options;
   }
