@@ -11,6 +11,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { ISocketFactory } from "kafkajs";
+import { isPermissionError } from "../lib/errors.ts";
 
 export class LinkSockets {
   readonly #open = new Set<net.Socket>();
@@ -20,6 +21,11 @@ export class LinkSockets {
    * address it was connected to: kafkajs only notices at its next request.
    */
   onClosed: (host: string, port: number) => void = () => {};
+  /**
+   * The runtime's refusal to open a socket (Deno without --allow-net), kept
+   * because kafkajs reports only its message: retrying cannot help.
+   */
+  refused: Error | undefined;
 
   /** Opens sockets the way kafkajs does, and keeps each until it closes. */
   readonly factory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
@@ -33,6 +39,9 @@ export class LinkSockets {
       ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...(ssl as tls.ConnectionOptions) }, onConnect)
       : net.connect({ host, port }, onConnect);
     socket.setKeepAlive(true, 60_000);
+    socket.once("error", (error) => {
+      if (isPermissionError(error)) this.refused ??= error;
+    });
     this.#open.add(socket);
     socket.once("close", () => {
       if (this.#open.delete(socket) && !this.#closed) this.onClosed(host, port);

@@ -90,7 +90,7 @@ async function openLink(parts: LinkParts, signal: AbortSignal): Promise<Link> {
   } catch (error) {
     void link.close();
     if (signal.aborted) throw signal.reason;
-    throw connectError(parts.where, error);
+    throw connectError(parts.where, parts.sockets.refused ?? error);
   } finally {
     signal.removeEventListener("abort", abandon);
   }

@@ -134,10 +134,18 @@ export function isFatal(error: unknown): boolean {
     isPermissionError(error);
 }
 
-/** A runtime's refusal of a permission the process was not given (Deno's `NotCapable`, `PermissionDenied`). */
+/**
+ * A runtime's refusal of a permission the process was not given (Deno's
+ * `NotCapable`, `PermissionDenied`), itself or as the cause of a driver's
+ * error (a few levels deep: drivers wrap what the socket threw).
+ */
 export function isPermissionError(error: unknown): boolean {
-  const name = (error as { name?: unknown } | null)?.name;
-  return name === "NotCapable" || name === "PermissionDenied";
+  for (let depth = 0; depth < 5 && error !== null && typeof error === "object"; depth++) {
+    const name = (error as { name?: unknown }).name;
+    if (name === "NotCapable" || name === "PermissionDenied") return true;
+    error = (error as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** A channel name the backbone cannot use; `rule` says what it accepts. */

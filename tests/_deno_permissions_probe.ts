@@ -1,11 +1,12 @@
 /**
- * Run by tests/deno_permissions_test.ts under Deno without --allow-env: what a
- * Broadcast does when the runtime refuses it a permission. Prints one line per
- * outcome; exits 1 if connect() is still retrying after a few seconds.
+ * Run by tests/deno_permissions_test.ts under Deno with some permissions left
+ * out: what a Broadcast on the URI given as its argument does when the
+ * runtime refuses it one. Prints one line per outcome; exits 1 if connect()
+ * is still retrying after a few seconds.
  */
 import { Broadcast } from "../mod.ts";
 
-const { Deno } = globalThis as unknown as { Deno: { exit(code: number): never } };
+const { Deno } = globalThis as unknown as { Deno: { args: string[]; exit(code: number): never } };
 
 const name = (error: unknown) => `${(error as Error).name}: ${(error as Error).message}`;
 try {
@@ -14,7 +15,7 @@ try {
 } catch (error) {
   console.log(`fromEnv: ${name(error)}`);
 }
-const broadcast = new Broadcast("postgres://127.0.0.1:5432/test", { reconnect: { minDelay: 10, maxDelay: 50 } });
+const broadcast = new Broadcast(Deno.args[0], { reconnect: { minDelay: 10, maxDelay: 50 } });
 const timer = setTimeout(() => {
   console.log("connect: still retrying");
   Deno.exit(1);
