@@ -1,6 +1,9 @@
 // Fails when deno.json drifts from package.json: the version, and the npm
-// ranges that deno.json's "imports" give valibot and the optional drivers.
+// ranges that deno.json's "imports" give valibot and the optional drivers;
+// or from scripts/test_suites.js: test.exclude must list exactly the tests
+// that are not portable.
 import { readFileSync } from "node:fs";
+import { notPortable } from "./test_suites.js";
 
 const read = (name) => readFileSync(new URL(`../${name}`, import.meta.url), "utf8");
 const pkg = JSON.parse(read("package.json"));
@@ -18,7 +21,12 @@ for (const [name, range] of Object.entries(ranges)) {
     problems.push(`imports.${name}: deno.json has ${deno.imports?.[name]}, expected ${expected}`);
   }
 }
+const excluded = JSON.stringify([...(deno.test?.exclude ?? [])].sort());
+const expected = JSON.stringify(notPortable().map((name) => `tests/${name}`));
+if (excluded !== expected) {
+  problems.push(`test.exclude: deno.json has ${excluded}, scripts/test_suites.js says ${expected}`);
+}
 if (problems.length > 0) {
-  console.error(`deno.json is out of step with package.json:\n  ${problems.join("\n  ")}`);
+  console.error(`deno.json is out of step with package.json or scripts/test_suites.js:\n  ${problems.join("\n  ")}`);
   process.exit(1);
 }

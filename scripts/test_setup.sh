@@ -3,8 +3,10 @@
 # suite, or stops at once naming what is missing. Starts Redis (127.0.0.1:6379)
 # and PostgreSQL (127.0.0.1:5432) when they are installed but stopped, fetches
 # Kafka's jars (scripts/kafka.sh; the tests start their own brokers), and
-# installs Chromium for the browser tests with the system's package manager
-# when it runs as root. Safe to run again; quick when everything is there.
+# installs the runtime matrix's extra runtimes (the newest Node and Bun, from
+# scripts/runtimes/, pinned by its lockfile) and Chromium for the browser
+# tests with the system's package manager when it runs as root. Safe to run
+# again; quick when everything is there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,6 +40,19 @@ postgres_up || missing "PostgreSQL is not answering on 127.0.0.1:5432 and could 
 command -v java >/dev/null || missing "Java is not installed (Kafka's broker needs Java 17 or later)"
 command -v mvn >/dev/null || [ -d .cache/kafka/libs ] || missing "Maven is not installed (it fetches Kafka's jars once)"
 bash scripts/kafka.sh fetch
+
+# The lockfile copied into node_modules/ marks an install that is complete and current.
+stamp=scripts/runtimes/node_modules/.installed-lock.json
+if ! cmp -s scripts/runtimes/package-lock.json "$stamp"; then
+  echo "--- installing the matrix's extra runtimes (scripts/runtimes: newest Node, Bun)"
+  log=$(mktemp)
+  npm ci --prefix scripts/runtimes --no-audit --no-fund </dev/null >"$log" 2>&1 || {
+    cat "$log" >&2
+    missing "could not install the runtimes of scripts/runtimes (npm ci --prefix scripts/runtimes)"
+  }
+  rm -f "$log"
+  cp scripts/runtimes/package-lock.json "$stamp"
+fi
 
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -11,12 +11,14 @@ import { describe, it } from "node:test";
 import { inspect } from "node:util";
 import { Broadcast } from "../mod.ts";
 import { type Backbone, type Row, ROWS, SECRETS } from "./_bad_input_rows.ts";
+import { SERVER_URI } from "./_postgres.ts";
 import { events, readEvents, uniqueChannel, within } from "./_support.ts";
 
 const URIS: Record<Backbone, string> = {
   memory: "memory://bad-input",
   redis: "redis://127.0.0.1:6379",
-  postgres: "postgres://127.0.0.1:5432/test",
+  // Names its user: without one, postgres.js asks the runtime, and Bun answers "unknown" when USER is unset.
+  postgres: SERVER_URI,
 };
 
 /** Everything a user could print of an error: message, cause chain, own and hidden fields. */

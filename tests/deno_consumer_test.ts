@@ -7,7 +7,7 @@
  * is downloaded (`--cached-only`, and an empty DENO_DIR of its own). The
  * memory:// round trip runs with no permission flag at all.
  *
- * Runs `deno` from node_modules/.bin, so under Node only (see deno.json).
+ * Runs `deno` from node_modules/.bin, so under Node only (see scripts/test_suites.js).
  *
  * @module
  */

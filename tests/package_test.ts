@@ -4,8 +4,8 @@
  * no tsx, no TypeScript — through the package's "exports", and run its
  * `streamcast` command through npx.
  *
- * Node only: it tests the npm package, not the code, so deno.json lists it
- * under "test.exclude" and `deno test tests/` leaves it to the Node run.
+ * A row of its own in the runtime matrix (scripts/test_suites.js): it tests
+ * the npm package, not the code, so the other runtimes leave it out.
  *
  * @module
  */

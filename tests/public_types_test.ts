@@ -6,7 +6,7 @@
  * them, into a temporary package; the consumer has the package and valibot
  * (its one dependency) but none of the optional drivers, so a public type
  * that reached into `node:*`, `@types/node` or a driver's types fails here.
- * Node only (deno.json's "test.exclude"): it checks the npm package.
+ * Node 20 only (scripts/test_suites.js): it checks the npm package.
  *
  * @module
  */

