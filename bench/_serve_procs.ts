@@ -130,11 +130,11 @@ export async function startServer(options: ServerOptions, ms = 30_000): Promise<
   const deadline = performance.now() + ms;
   while (up.size < workers) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${system} exited (${child.exitCode ?? child.signalCode}) before it answered; its log:\n${log.join("\n")}`);
+      throw new Error(`${system} exited (${child.exitCode ?? child.signalCode}) before it answered; its log:\n${tail(log)}`);
     }
     if (performance.now() > deadline) {
       await stop();
-      throw new Error(`${system} did not answer /healthz on ${workers} workers within ${ms} ms (${up.size} did); its log:\n${log.join("\n")}`);
+      throw new Error(`${system} did not answer /healthz on ${workers} workers within ${ms} ms (${up.size} did); its log:\n${tail(log)}`);
     }
     const health = await healthz(port);
     if (health !== undefined && (health.state === undefined || health.state === "up")) up.add(health.worker);
@@ -142,6 +142,8 @@ export async function startServer(options: ServerOptions, ms = 30_000): Promise<
   }
   return { port, workers: nodeChildren(child.pid!), log, stop };
 }
+
+const tail = (log: string[]) => (log.length > 30 ? ["…", ...log.slice(-30)] : log).join("\n");
 
 /** One `/healthz` on a new connection (so the cluster hands it to the next worker); undefined while none answers. */
 function healthz(port: number): Promise<{ worker: number; state?: string } | undefined> {

@@ -87,7 +87,7 @@ async function setUp(system: System, clients: number): Promise<Setup> {
   const loads = startLoads(config.loaders);
   try {
     const publisher = system === "streamcast" ? await streamcastPublisher(config.uri, channel) : await socketIoPublisher(config.uri, run, channel);
-    await sleep(500);
+    await sleep(2_000); // as long as the clients get below: startup garbage has as much time to go
     const rssZero = sum(server.workers, rss);
     log(`${LABEL[system]}: opening ${clients} clients on workers ${server.workers.join(", ")}…`);
     await loads.connect(KIND[system], server.port, channel, clients, 30_000 + clients * 10);
