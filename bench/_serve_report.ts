@@ -118,13 +118,17 @@ export function kneeLines(steps: Step[], systems: System[]): string[] {
   const knees = systems.map((system) => {
     const best = knee(steps, system);
     const ran = steps.filter((s) => s.system === system);
-    const unsaturated = ran.every((s) => s.saturated.length === 0);
+    const open = ran.every((s) => s.saturated.length === 0);
     const text = best === undefined
       ? "none: every step was saturated"
-      : `${int(best.offered)} deliveries/s (${int(best.clients)} clients × ${best.rate} msgs/s, p99 ${ms(best.p99Ms)} ms)${unsaturated ? ", not saturated at any step: at least this" : ""}`;
-    return { system, best, line: `knee ${LABEL[system].padEnd(11)} ${text}` };
+      : `${int(best.offered)} deliveries/s (${int(best.clients)} clients × ${best.rate} msgs/s, p99 ${ms(best.p99Ms)} ms)${open ? ", not saturated at any step: at least this" : ""}`;
+    return { system, best, open, line: `knee ${LABEL[system].padEnd(11)} ${text}` };
   });
   const lines = knees.map((k) => k.line);
-  if (knees.length === 2 && knees[0].best && knees[1].best) lines.push(`knee ratio streamcast ÷ socket.io: ${ratio(knees[0].best.offered, knees[1].best.offered)}`);
+  if (knees.length < 2) return lines;
+  const open = knees.filter((k) => k.open).map((k) => LABEL[k.system]);
+  if (knees[0].best === undefined || knees[1].best === undefined) lines.push("knee ratio: — (a system had no step that was not saturated: lower --clients or --rates)");
+  else if (open.length > 0) lines.push(`knee ratio: — (${open.join(" and ")} never saturated: a ratio of lower bounds says nothing; raise --rates or --clients)`);
+  else lines.push(`knee ratio streamcast ÷ socket.io: ${ratio(knees[0].best.offered, knees[1].best.offered)}`);
   return lines;
 }
