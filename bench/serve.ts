@@ -12,7 +12,7 @@
  * (`_load.ts`) and their RSS once all N had their ready event; then, per
  * rate R, one second of warm-up and `--duration` seconds at R msgs/s from a
  * publisher in this process straight onto Redis (`_serve_publish.ts`),
- * counted until every delivery arrived or none came for a second. The rates
+ * counted until every delivery arrived or none came for 2 s (20 s at most). The rates
  * of an N stop at the first saturated step: under 95 % of the offered
  * deliveries a second, p99 above `--p99` ms, any loss, any delivery out of
  * order, or a client closed. The knee is the highest offered deliveries a
@@ -111,6 +111,8 @@ async function tearDown({ server, loads, publisher }: Partial<Setup>): Promise<v
 }
 
 let steps = 0;
+const QUIET_MS = 2_000;
+const DRAIN_MS = 20_000;
 
 /** One step at `rate` on a setup; its figures. */
 async function step({ server, loads, publisher }: Setup, system: System, clients: number, rate: number): Promise<Step> {
@@ -120,10 +122,10 @@ async function step({ server, loads, publisher }: Setup, system: System, clients
   const cpu = { workers: sum(server.workers, cpuMs), loads: sum(loads.pids, cpuMs) };
   const { sent, first } = await publishAt(publisher, id, rate, config.duration, config.size);
   const expected = sent * clients;
-  // Wait for every delivery, or until none came for a second (10 s at most).
+  // Wait for every delivery, or until none came for QUIET_MS (DRAIN_MS at most).
   const publishedAt = now();
   let totals = await loads.totals();
-  for (let seen = totals.received, quietSince = now(); totals.received < expected && now() - quietSince < 1_000 && now() - publishedAt < 10_000;) {
+  for (let seen = totals.received, quietSince = now(); totals.received < expected && now() - quietSince < QUIET_MS && now() - publishedAt < DRAIN_MS;) {
     await sleep(100);
     totals = await loads.totals();
     if (totals.received > seen) [seen, quietSince] = [totals.received, now()];
