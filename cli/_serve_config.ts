@@ -2,7 +2,7 @@
  * Reads `streamcast serve`'s flags and environment into one validated
  * configuration, or one-line errors: flags with the subcommands' shared
  * parser (`_args.ts`: the same grammar and messages as `pub` and `sub`), the
- * backbone with `configFromEnv` (the seed's variables) and the Broadcast's own
+ * backbone with `configFromEnv` (the OPAL_BROADCAST_* variables) and the Broadcast's own
  * validation. Private to the serve command.
  */
 import * as v from "valibot";

@@ -130,7 +130,7 @@ export class Broadcast extends EventTarget {
   }
 
   /**
-   * Builds a Broadcast from the seed's environment variables
+   * Builds a Broadcast from the `OPAL_BROADCAST_*` environment variables
    * (`OPAL_BROADCAST_URI`, `OPAL_BROADCAST_RECONNECT_*`, …); `env` defaults
    * to the runtime's environment. Throws `ConfigError` naming each bad variable.
    */

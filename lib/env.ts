@@ -1,6 +1,6 @@
 /**
- * Configuration from environment variables, for servers that are configured
- * the way the seed was: `OPAL_BROADCAST_URI` names the backbone,
+ * Configuration from environment variables, as OPAL server's broadcaster is
+ * configured: `OPAL_BROADCAST_URI` names the backbone,
  * `OPAL_BROADCAST_RECONNECT_*`, `OPAL_BROADCAST_REPLAY_BUFFER_SIZE` and
  * `OPAL_BROADCAST_RESYNC_*` set the options (times in seconds), and
  * `UVICORN_NUM_WORKERS` the number of worker processes. Every variable is
@@ -80,7 +80,7 @@ const seconds = v.pipe(
   v.transform((text) => Math.round(Number(text) * 1000)),
 );
 
-// The seed's table: variable (after the prefix) → schema.
+// The variables (after the prefix) → their schemas.
 const VARIABLES = {
   BROADCAST_URI: v.pipe(v.string(), v.trim()),
   BROADCAST_RECONNECT_ENABLED: bool,
@@ -95,7 +95,7 @@ const VARIABLES = {
 type Parsed = { [K in keyof typeof VARIABLES]?: v.InferOutput<(typeof VARIABLES)[K]> };
 
 /**
- * Reads the seed's variables (`OPAL_BROADCAST_URI`, `OPAL_BROADCAST_RECONNECT_*`,
+ * Reads the variables (`OPAL_BROADCAST_URI`, `OPAL_BROADCAST_RECONNECT_*`,
  * `OPAL_BROADCAST_REPLAY_BUFFER_SIZE`, `OPAL_BROADCAST_RESYNC_*` and
  * `UVICORN_NUM_WORKERS`), validates every one, and returns the URI and options.
  * Unset or empty variables take their defaults; an unset URI means `memory://`,

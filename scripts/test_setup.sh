@@ -43,8 +43,10 @@ bash scripts/kafka.sh fetch
 
 # The lockfile copied into node_modules/ marks an install that is complete and current.
 stamp=scripts/runtimes/node_modules/.installed-lock.json
-if ! cmp -s scripts/runtimes/package-lock.json "$stamp"; then
+install_runtimes() {
   echo "--- installing the matrix's extra runtimes (scripts/runtimes: newest Node, Bun)"
+  rm -rf scripts/runtimes/node_modules
+  local log
   log=$(mktemp)
   npm ci --prefix scripts/runtimes --no-audit --no-fund </dev/null >"$log" 2>&1 || {
     cat "$log" >&2
@@ -52,12 +54,22 @@ if ! cmp -s scripts/runtimes/package-lock.json "$stamp"; then
   }
   rm -f "$log"
   cp scripts/runtimes/package-lock.json "$stamp"
-fi
+}
+cmp -s scripts/runtimes/package-lock.json "$stamp" || install_runtimes
 
-if ! command -v chromium >/dev/null; then
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$chromium" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "--- installing Chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+      echo "npm test: apt-get could not install chromium" >&2
   fi
-  command -v chromium >/dev/null || missing "Chromium is not installed (apt-get install chromium, as root): the browser tests need it"
+  [ -x "$chromium" ] || missing "Chromium is not installed at $chromium (apt-get install chromium, as root, or set CHROMIUM_PATH): the browser tests need it"
+fi
+
+# Every runtime of the matrix must run now, not be found missing at the end of the run.
+# The extra runtimes are optional dependencies, whose failed install npm does not report: reinstall once.
+if ! node scripts/test_matrix.js --check 2>/dev/null; then
+  install_runtimes
+  node scripts/test_matrix.js --check || missing "a runtime of the test matrix is missing (above)"
 fi

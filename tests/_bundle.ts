@@ -8,7 +8,9 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { gzipSync } from "node:zlib";
+import assert from "node:assert/strict";
 import type * as Esbuild from "esbuild";
+import type { ConnectOutcome } from "./_edge_scenarios.ts";
 
 const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { peerDependencies: Record<string, string> };
 
@@ -112,4 +114,19 @@ export async function bundle(options: BundleOptions): Promise<Bundle> {
 /** `n` bytes as kilobytes with one decimal: `12.3 kB`. */
 export function kilobytes(n: number): string {
   return `${(n / 1000).toFixed(1)} kB`;
+}
+
+/**
+ * What `connect()` to a backend that needs Node must give in a runtime
+ * without it: an `UnsupportedBackendError` at the first attempt, saying where
+ * the backend runs (installing the driver would not help there).
+ */
+export function assertUnsupportedAtOnce(outcome: ConnectOutcome, scheme: string, driver: string): void {
+  assert.equal(outcome.outcome, "rejected", `connect() ${outcome.outcome} within its bound`);
+  assert.ok(outcome.outcome === "rejected");
+  assert.equal(outcome.name, "UnsupportedBackendError");
+  assert.equal(outcome.code, "BACKEND_UNSUPPORTED");
+  assert.equal(outcome.state, "failed");
+  assert.equal(outcome.attempts, 1, "one attempt, not retried");
+  assert.match(outcome.message, new RegExp(`^Could not load the ${scheme}// backend \\(it runs on Node, Deno or Bun, with the "${driver}" package installed\\): .`));
 }

@@ -120,7 +120,7 @@ export async function runServe(args: string[], env: Record<string, string> = {})
   return { code, stdout, stderr };
 }
 
-// The tests say what they configure: none of the seed's variables leak in from the caller.
+// The tests say what they configure: none of the OPAL_BROADCAST_* variables leak in from the caller.
 function cleanEnv(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(process.env).filter(([key, value]) => value !== undefined && !/^OPAL_|^UVICORN_/.test(key)),

@@ -52,7 +52,7 @@ describe("options", () => {
 });
 
 describe("configuration from the environment", () => {
-  it("reads the seed's variables, seconds turned into milliseconds", () => {
+  it("reads the OPAL_BROADCAST_* variables, seconds turned into milliseconds", () => {
     const { uri, options, workers } = configFromEnv({
       OPAL_BROADCAST_URI: "redis://cache:6379",
       OPAL_BROADCAST_RECONNECT_ENABLED: "false",
@@ -74,7 +74,7 @@ describe("configuration from the environment", () => {
     });
   });
 
-  it("defaults to memory:// and the seed's defaults when nothing is set", () => {
+  it("defaults to memory:// and the documented defaults when nothing is set", () => {
     const { uri, options } = configFromEnv({});
     assert.equal(uri, "memory://");
     const resolved = parseOptions(options);

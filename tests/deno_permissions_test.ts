@@ -33,7 +33,15 @@ describe("Deno without --allow-net", () => {
       const { stdout } = await run(deno, ["run", "--allow-read", "--allow-env", probe, uri], { timeout: 60_000 });
       const lines = stdout.trim().split("\n");
       assert.match(lines[0], /^fromEnv: /);
-      assert.match(lines[1], /^connect: \w+: .*--allow-net/);
+      assert.match(lines[1], /^connect: BackboneUnavailableError: Could not connect to .*Requires net access to "127\.0\.0\.1:\d+", run again with the --allow-net flag/);
     });
   }
+});
+
+describe("Deno without --allow-env, on kafka://", () => {
+  it("connect() fails at once: kafkajs reads the environment as it loads, and the error says so", async () => {
+    const { stdout } = await run(deno, ["run", "--allow-read", "--allow-net", probe, "kafka://127.0.0.1:9092"], { timeout: 60_000 });
+    const lines = stdout.trim().split("\n");
+    assert.match(lines[1], /^connect: UnsupportedBackendError: Could not load the kafka:\/\/ backend: Requires env access to "NODE_ENV", run again with the --allow-env flag/);
+  });
 });
