@@ -8,10 +8,10 @@
 import { type ChildProcess, execFileSync, fork, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { deferred } from "../lib/deferred.ts";
+import { freePort } from "../tests/_net.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
@@ -49,15 +49,6 @@ function track(child: ChildProcess): ChildProcess {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Resident memory of `pid` in bytes (VmRSS). */
 export function rss(pid: number): number {

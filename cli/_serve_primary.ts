@@ -11,7 +11,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { maskUri } from "../mod.ts";
 import type { ServeConfig } from "./_serve_config.ts";
-import { isLoopback } from "./_serve_host.ts";
+import { isLoopback } from "../lib/sse_host.ts";
 import { answerConfig, workerEnv } from "./_serve_ipc.ts";
 
 /** A worker that lived less than this is "young": its replacement waits longer. */

@@ -10,9 +10,9 @@
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { invalid, UsageError } from "./_args.ts";
-import type { AuthSettings, JwtSettings } from "./_serve_auth.ts";
-import { hostName, isLoopback } from "./_serve_host.ts";
-import { parseOrigin } from "./_serve_origin.ts";
+import type { AuthSettings, JwtSettings } from "../lib/sse_auth.ts";
+import { hostName, isLoopback } from "../lib/sse_host.ts";
+import { parseOrigin } from "../lib/sse_origin.ts";
 
 /** The security flags as given: each absent when not on the command line. */
 export interface SecurityFlags {

@@ -1,17 +1,17 @@
 /**
  * One worker of `streamcast serve`, started by the cluster primary, which
- * answers its request for the configuration over the IPC channel: one Broadcast, an HTTP server on
- * the shared port (SSE subscribe, publish, health, the demo page), a log line
+ * answers its request for the configuration over the IPC channel: one
+ * Broadcast, the SSE handler (`lib/sse_handler.ts`: subscribe, publish,
+ * health) plus the demo page on an HTTP server on the shared port, a log line
  * per backbone state change, and an exit once the backbone is given up, so
  * the primary starts a fresh worker. Private to the serve command.
  */
 import http from "node:http";
 import process from "node:process";
 import { Broadcast, GiveUpError, maskUri } from "../mod.ts";
-import { createAuthenticator } from "./_serve_auth.ts";
-import { routeHttp } from "./_serve_http.ts";
+import { nodeListener, sseHandler } from "../lib/sse.ts";
 import { receiveConfig } from "./_serve_ipc.ts";
-import { reply, type SseClient } from "./_serve_sse.ts";
+import { PAGE, PAGE_CSP } from "./_serve_page.ts";
 
 /** Worker exit codes the primary acts on (it keeps its own copy: importing this module starts a worker). */
 const EXIT = {
@@ -33,7 +33,28 @@ if (config === null) {
 const log = (line: string) => process.stderr.write(`streamcast serve[worker ${process.pid}]: ${maskUri(line)}\n`);
 const tell = (message: Record<string, unknown>) => process.send?.(message);
 const broadcast = new Broadcast(config.uri, config.options);
-const clients = new Set<SseClient>();
+const { security } = config;
+const page = (request: Request) => {
+  const path = new URL(request.url).pathname;
+  if (path !== "/" || (request.method !== "GET" && request.method !== "HEAD")) {
+    return Response.json({ error: `Not found: ${request.method} ${path}` }, { status: 404 });
+  }
+  return new Response(request.method === "HEAD" ? null : PAGE, {
+    headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP },
+  });
+};
+const sse = sseHandler(broadcast, {
+  id: process.pid,
+  keepAlive: config.keepAlive,
+  retry: config.retry,
+  resyncSpread: config.resyncSpread,
+  writeTimeout: config.writeTimeout,
+  maxBody: config.maxBody,
+  auth: security.auth,
+  allowOrigins: security.allowOrigins,
+  host: { listen: config.host, allowHosts: security.allowHosts },
+  fallback: page,
+});
 let stopping = false;
 
 broadcast.addEventListener("statechange", (event) => {
@@ -46,23 +67,16 @@ broadcast.addEventListener("error", (event) => {
 });
 broadcast.addEventListener("resync", (event) => {
   const { reason } = event.detail;
-  log(`resync (${reason}): closing ${clients.size} SSE clients over ${config.resyncSpread} ms so they re-fetch`);
+  log(`resync (${reason}): closing ${sse.clients} SSE clients over ${config.resyncSpread} ms so they re-fetch`);
 });
 broadcast.addEventListener("giveup", (event) => void giveUp(event.detail.error));
 
-const context = { broadcast, clients, config, auth: createAuthenticator(config.security.auth), stopping: () => stopping };
 // A bug met by one request must cost that request, never the worker and all its streams.
-const server = http.createServer((req, res) => {
-  routeHttp(req, res, context).catch((error) => {
-    log(`${req.method} ${JSON.stringify(req.url?.slice(0, 200))} failed: ${describe(error)}`);
-    try {
-      if (res.headersSent) res.destroy();
-      else reply(res, 500, "Internal error: the server could not answer this request");
-    } catch {
-      res.destroy();
-    }
-  });
+const listener = nodeListener(sse.fetch, {
+  writeTimeout: config.writeTimeout,
+  onError: (error, req) => log(`${req.method} ${JSON.stringify(req.url?.slice(0, 200))} failed: ${describe(error)}`),
 });
+const server = http.createServer((req, res) => listener(req, res));
 server.on("error", (error) => {
   log(`cannot listen on ${config.host}:${config.port}: ${describe(error)}`);
   tell({ type: "fatal", reason: describe(error) });
@@ -77,7 +91,7 @@ async function giveUp(error: unknown): Promise<void> {
   const fatal = !(error instanceof GiveUpError);
   log(`${fatal ? "cannot use the backbone" : "gave up on the backbone"}: ${describe(error)}; /healthz now answers 503`);
   tell({ type: fatal ? "fatal" : "giveup", reason: describe(error) });
-  for (const client of clients) client.close();
+  // Every stream ends as its subscription does; /healthz answers 503 from the broadcast's state.
   await new Promise((resolve) => setTimeout(resolve, GIVE_UP_LINGER));
   reportUnsent((await broadcast.disconnect()).unsent.length);
   server.close();
@@ -90,7 +104,7 @@ async function stop(why: string): Promise<void> {
   stopping = true;
   log(`stopping (${why})`);
   server.close();
-  for (const client of clients) client.close();
+  sse.close();
   server.closeIdleConnections();
   reportUnsent((await broadcast.disconnect()).unsent.length);
   process.exit(0);

@@ -172,8 +172,8 @@ export function parseSubscribeOptions<T extends { signal?: AbortSignal; highWate
   return options;
 }
 
-/** Throws `ConfigError` naming `name` unless `value` is a plain object (not null, not an array). */
-function notAnObject(value: unknown, name: string): void {
+/** Throws a `ConfigError` naming `name` unless `value` is a plain object (not null, not an array). */
+export function notAnObject(value: unknown, name: string): void {
   if (typeof value === "object" && value !== null && !Array.isArray(value)) return;
   const received = Array.isArray(value) ? "an array" : value === null ? "null" : typeof value;
   throw new ConfigError([configIssue(name, "an object", received)]);

@@ -47,10 +47,10 @@ describe("lib/ imports", () => {
     assert.deepEqual(files.filter((name) => /@types\/node|\/backends\/(?!_\w+_rules\.ts$)/.test(name)), [], "no Node types, no backend");
   });
 
-  it("lib/ imports only lib/, valibot and the backends' driver-free rules files", async () => {
+  it("lib/ imports only lib/, valibot, jose (the SSE handler's JWTs) and the backends' driver-free rules files", async () => {
     for (const [file, text] of await sources("lib", /\.ts$/)) {
       for (const specifier of imports(text, STATIC)) {
-        assert.match(specifier, /^(\.\/\w+\.ts|valibot|\.\.\/backends\/_\w+_rules\.ts)$/, `${file} imports ${specifier}`);
+        assert.match(specifier, /^(\.\/\w+\.ts|valibot|jose|\.\.\/backends\/_\w+_rules\.ts)$/, `${file} imports ${specifier}`);
       }
     }
   });

@@ -34,6 +34,7 @@ import { memory, memoryHub } from "streamcast/memory";
 import redis, { type RedisSettings } from "streamcast/redis";
 import postgres, { type PostgresSettings } from "streamcast/postgres";
 import kafka, { kafkajsIdleLoopFixed } from "streamcast/kafka";
+import { nodeListener, SseEncoderStream, sseHandler } from "streamcast/sse";
 
 const config: EnvConfig = configFromEnv({ OPAL_BROADCAST_URI: "memory://" });
 const tls: RedisSettings["tls"] = { ca: "-----BEGIN CERTIFICATE-----", rejectUnauthorized: true, servername: "cache" };
@@ -42,7 +43,10 @@ const postgresSettings: PostgresSettings = { applicationName: "app" };
 await using broadcast = new Broadcast(config.uri, { ...config.options, backend: memory, backendOptions: {} });
 broadcast.addEventListener("resync", (event: BroadcastEventMap["resync"]) => event.detail.channels.toFixed());
 const frames: ReadableStream<Frame> = broadcast.subscribe("news");
-export const used = [frames, redis, postgres, kafka, kafkajsIdleLoopFixed, memoryHub().connections, redisSettings,
+const sse = sseHandler(broadcast, { base: "/events", auth: { subscribe: false } });
+const body: ReadableStream<Uint8Array> = broadcast.subscribe("news").pipeThrough(new SseEncoderStream());
+const response: Promise<Response> = sse.fetch(new Request("http://localhost/events/healthz"));
+export const used = [frames, body, response, nodeListener(sse.fetch), redis, postgres, kafka, kafkajsIdleLoopFixed, memoryHub().connections, redisSettings,
   postgresSettings, new ConfigError([])];
 `;
 
@@ -77,6 +81,7 @@ describe("the published declarations", () => {
     });
     await copyFile(join(root, "package.json"), join(pkg, "package.json"));
     await symlink(join(root, "node_modules", "valibot"), join(project, "node_modules", "valibot"), "dir");
+    await symlink(join(root, "node_modules", "jose"), join(project, "node_modules", "jose"), "dir");
     await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
     await writeFile(join(project, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
     await writeFile(join(project, "main.ts"), consumer);

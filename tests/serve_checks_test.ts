@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
-import { authorize, channelMatches, createAuthenticator } from "../cli/_serve_auth.ts";
-import { checkHost, isLoopback } from "../cli/_serve_host.ts";
-import { checkOrigin, parseOrigin } from "../cli/_serve_origin.ts";
-import { isRefusal } from "../cli/_serve_refusal.ts";
+import { authorize, channelMatches, createAuthenticator } from "../lib/sse_auth.ts";
+import { checkHost, isLoopback } from "../lib/sse_host.ts";
+import { checkOrigin, parseOrigin } from "../lib/sse_origin.ts";
+import { isRefusal } from "../lib/sse_refusal.ts";
 
 const at = (host: string, headers: Record<string, string> = {}) =>
   new Request(`http://${host}/publish/news`, { method: "POST", headers: { host, ...headers } });

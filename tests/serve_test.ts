@@ -4,14 +4,11 @@
  * misbehave, and its logs. The backbone outages are in serve_outage_test.ts.
  */
 import assert from "node:assert/strict";
-import http, { type IncomingMessage } from "node:http";
 import net from "node:net";
-import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { type Broadcast, PayloadTooLargeError } from "../mod.ts";
-import type { ServeConfig } from "../cli/_serve_config.ts";
-import { createAuthenticator } from "../cli/_serve_auth.ts";
-import { BodyError, readBody, routeHttp } from "../cli/_serve_http.ts";
+import { BodyError, readBody } from "../lib/sse_body.ts";
+import { sseHandler } from "../lib/sse.ts";
 import { freePort, healthIs, killServes, publish, rawRequest, request, runServe, type Serve, SseClient, startServe } from "./_serve.ts";
 import { eventually, within } from "./_support.ts";
 
@@ -118,7 +115,7 @@ describe("streamcast serve: clients that misbehave", { timeout: 90_000 }, () => 
     return client;
   }
 
-  const health = async (port: number) => (await request(port, "GET", "/healthz")).json as { worker: number; clients: number; stats: { dropped: number } };
+  const health = async (port: number) => (await request(port, "GET", "/healthz")).json as { worker: number; clients: number; slowClients: { overflowed: number } };
 
   /** Publishes 100 kB messages on `channel`, 20 at a time, until `enough()` (at most 2000). */
   async function flood(port: number, channel: string, enough: () => Promise<boolean>): Promise<void> {
@@ -153,10 +150,10 @@ describe("streamcast serve: clients that misbehave", { timeout: 90_000 }, () => 
 
   it("sends event: resync to a slow client whose queue overflowed, then closes its stream", async () => {
     const slow = await subscribe(portL, "slow");
-    const dropped = (await health(portL)).stats.dropped;
+    const overflowed = (await health(portL)).slowClients.overflowed;
     slow.pause();
-    await flood(portL, "slow", async () => (await health(portL)).stats.dropped > dropped);
-    assert.ok((await health(portL)).stats.dropped > dropped, "the slow client's queue overflowed");
+    await flood(portL, "slow", async () => (await health(portL)).slowClients.overflowed > overflowed);
+    assert.ok((await health(portL)).slowClients.overflowed > overflowed, "the slow client's queue overflowed");
     slow.resume();
     await within(slow.ended, 20_000, "the server to close the slow client's stream");
     const last = slow.events.at(-1)!;
@@ -167,8 +164,7 @@ describe("streamcast serve: clients that misbehave", { timeout: 90_000 }, () => 
 
 describe("streamcast serve: publish errors, in-process", () => {
   it("refuses a body over --max-body with a BodyError that has a name, a code and a status", async () => {
-    const req = Object.assign(Readable.from([Buffer.from("hello")]), { headers: {} }) as unknown as IncomingMessage;
-    await assert.rejects(readBody(req, 2), (error: unknown) => {
+    await assert.rejects(readBody(new Request("http://localhost/publish/c", { method: "POST", body: "hello" }), 2), (error: unknown) => {
       assert.ok(error instanceof BodyError);
       assert.deepEqual([error.name, error.code, error.status], ["BodyError", "INVALID_BODY", 413]);
       assert.equal(error.message, "Invalid body: Expected at most 2 bytes but received more");
@@ -179,17 +175,13 @@ describe("streamcast serve: publish errors, in-process", () => {
   it("answers 413 naming the size and the limit when the backbone refuses a message as too large", async () => {
     const tooLarge = new PayloadTooLargeError('A message on channel "big"', 1_000_001, 1_000_000);
     const broadcast = { publish: () => Promise.reject(tooLarge), state: "up" } as unknown as Broadcast;
-    const security: ServeConfig["security"] = { auth: { subscribe: false }, allowOrigins: [], allowHosts: [], insecure: false };
-    const config = { host: "127.0.0.1", maxBody: 2_000_000, security } as ServeConfig;
-    const auth = createAuthenticator(security.auth);
-    const server = http.createServer((req, res) => void routeHttp(req, res, { broadcast, clients: new Set(), config, auth, stopping: () => false }));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const sse = sseHandler(broadcast, { maxBody: 2_000_000 });
     try {
-      const { status, json } = await publish((server.address() as net.AddressInfo).port, "big", "x");
-      assert.equal(status, 413);
-      assert.equal(json.error, 'A message on channel "big" is 1000001 bytes, over the limit of 1000000 bytes');
+      const response = await sse.fetch(new Request("http://localhost/publish/big", { method: "POST", body: "x" }));
+      assert.equal(response.status, 413);
+      assert.equal((await response.json()).error, 'A message on channel "big" is 1000001 bytes, over the limit of 1000000 bytes');
     } finally {
-      server.close();
+      sse.close();
     }
   });
 });
