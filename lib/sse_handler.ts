@@ -31,7 +31,7 @@ import { type AuthSettings, authorize, createAuthenticator } from "./sse_auth.ts
 import { encodeSseEvent, encodeFrame, type SseEncode } from "./sse_encoder_stream.ts";
 import { checkHost } from "./sse_host.ts";
 import { SseHub } from "./sse_hub.ts";
-import { checkOrigin, preflightHeaders } from "./sse_origin.ts";
+import { checkOrigin, parseOrigin, preflightHeaders } from "./sse_origin.ts";
 import { isRefusal, type Refusal } from "./sse_refusal.ts";
 import { readBody, BodyError } from "./sse_body.ts";
 
@@ -102,6 +102,11 @@ const OptionsSchema = v.looseObject({
   writeTimeout: v.optional(milliseconds(1)),
   maxQueueBytes: v.optional(bytes(1)),
   maxBody: v.optional(bytes(1)),
+  allowOrigins: v.optional(v.array(v.pipe(v.string(), v.check((text) => parseOrigin(text) !== undefined, "Expected an origin such as https://app.example.com")))),
+  host: v.optional(v.object({ listen: v.string(), allowHosts: v.optional(v.array(v.string())) })),
+  id: v.optional(v.union([v.string(), v.number()])),
+  encode: v.optional(v.function()),
+  fallback: v.optional(v.function()),
 });
 
 /**
@@ -129,7 +134,8 @@ export function sseHandler(broadcast: SseBroadcast, options: SseHandlerOptions =
   const encode = options.encode ?? encodeFrame;
   const auth = createAuthenticator(options.auth ?? { subscribe: false });
   const hub = new SseHub(broadcast, { ...settings, encode });
-  const allowOrigins = options.allowOrigins ?? [];
+  const allowOrigins = (options.allowOrigins ?? []).map((origin) => parseOrigin(origin)!);
+  const host = options.host && { listen: options.host.listen, allowHosts: (options.host.allowHosts ?? []).map((name) => name.toLowerCase().replace(/\.$/, "")) };
   let closed = false;
 
   const subscribe = async (request: Request, url: URL): Promise<Response> => {
@@ -139,7 +145,8 @@ export function sseHandler(broadcast: SseBroadcast, options: SseHandlerOptions =
     }
     const denied = await authorize(auth, request.headers, "subscribe", channels);
     if (denied !== undefined) return refuse(denied);
-    const state = closed ? "closed" : broadcast.state;
+    if (closed) return json(503, { error: "Unavailable: the server is closing" });
+    const state = broadcast.state;
     if (state === "failed" || state === "closed") return json(503, { error: `Unavailable: the backbone is ${state}` });
     const retry = Math.round(settings.retry * (1 + Math.random()));
     const hello = `retry: ${retry}\n: streamcast${options.id === undefined ? "" : ` worker ${options.id}`}\n\n`;
@@ -202,7 +209,7 @@ export function sseHandler(broadcast: SseBroadcast, options: SseHandlerOptions =
 
   const route = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
-    const wrongHost = options.host === undefined ? undefined : checkHost(request, { listen: options.host.listen, allowHosts: options.host.allowHosts ?? [] });
+    const wrongHost = host === undefined ? undefined : checkHost(request, host);
     if (wrongHost !== undefined) return refuse(wrongHost);
     const origin = checkOrigin(request, { allowOrigins });
     if (isRefusal(origin)) return refuse(origin);

@@ -16,7 +16,7 @@ import type { SseBroadcast } from "./sse_handler.ts";
 export interface SseHubOptions {
   /** An idle client gets a keep-alive comment after this many ms. */
   keepAlive: number;
-  /** A client whose queue overflowed and did not drain to its end within this many ms is cut off. */
+  /** A client whose queue overflowed and did not read all it holds within this many ms is cut off. */
   writeTimeout: number;
   /** The bytes a client may have queued; past them it gets a resync event and is closed. */
   maxQueueBytes: number;
@@ -31,8 +31,8 @@ interface Client {
   readonly channels: readonly string[];
   /** `open`; `closing`: overflowed, closes once drained (or is cut off at `deadline`); `ended`. */
   state: "open" | "closing" | "ended";
-  /** Whether anything was written since the last keep-alive round. */
-  wrote: boolean;
+  /** The sweep round of its last write. */
+  wrote: number;
   /** Whether it was picked to close after a gap. */
   resyncing: boolean;
   deadline: number;
@@ -55,6 +55,11 @@ export class SseHub {
   readonly #feeds = new Map<string, Feed>();
   readonly #clients = new Set<Client>();
   readonly #timer: ReturnType<typeof setInterval>;
+  /** Sweep rounds between keep-alives of an idle client. */
+  readonly #keepAliveRounds: number;
+  #round = 0;
+  /** The timers that close clients after a gap, cleared by `close()`. */
+  readonly #resyncTimers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   #overflowed = 0;
   #cutOff = 0;
@@ -64,9 +69,8 @@ export class SseHub {
     this.#broadcast = broadcast;
     this.#options = options;
     const round = Math.max(100, Math.min(options.keepAlive, options.writeTimeout) / 2);
-    this.#timer = setInterval(() => this.#sweep(), round);
-    // Node: the hub's timer alone must not keep a process alive.
-    (this.#timer as { unref?: () => void }).unref?.();
+    this.#keepAliveRounds = Math.max(1, Math.round(options.keepAlive / round));
+    this.#timer = unref(setInterval(() => this.#sweep(), round));
   }
 
   /** How many clients are open. */
@@ -95,14 +99,15 @@ export class SseHub {
       throw error;
     }
     for (const [channel, feed] of made) this.#feeds.set(channel, feed);
-    const client: Client = { controller: undefined!, channels, state: "open", wrote: true, resyncing: false, deadline: 0 };
+    const client: Client = { controller: undefined!, channels, state: "open", wrote: this.#round, resyncing: false, deadline: 0 };
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         client.controller = controller;
         controller.enqueue(first);
       },
-      pull: () => {
-        if (client.state === "closing") this.#end(client);
+      // An overflowed client ends once it has read everything it holds, not before.
+      pull: (controller) => {
+        if (client.state === "closing" && controller.desiredSize === this.#options.maxQueueBytes) this.#end(client);
       },
       cancel: () => this.#end(client),
     }, { highWaterMark: this.#options.maxQueueBytes, size: (chunk) => chunk.byteLength });
@@ -115,6 +120,8 @@ export class SseHub {
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
+    for (const timer of this.#resyncTimers) clearTimeout(timer);
+    this.#resyncTimers.clear();
     for (const client of this.#clients) this.#end(client);
   }
 
@@ -158,7 +165,7 @@ export class SseHub {
   #write(client: Client, bytes: Uint8Array, channel: string): void {
     if (client.state !== "open") return;
     client.controller.enqueue(bytes);
-    client.wrote = true;
+    client.wrote = this.#round;
     if ((client.controller.desiredSize ?? 0) >= 0) return;
     // Lagging past its bound: it has missed nothing yet, but would. Tell it to re-fetch, then let it go.
     client.controller.enqueue(this.#options.encode({ type: "resync", channel, reason: "overflow" }));
@@ -177,28 +184,31 @@ export class SseHub {
     const step = Math.ceil(picked.length / RESYNC_STEPS);
     for (let i = 0; i < picked.length; i += step) {
       const batch = picked.slice(i, i + step);
-      setTimeout(() => {
+      const timer = unref(setTimeout(() => {
+        this.#resyncTimers.delete(timer);
         for (const client of batch) {
           this.#write(client, last, frame.channel);
           this.#end(client);
         }
-      }, (i / picked.length) * this.#options.resyncSpread);
+      }, (i / picked.length) * this.#options.resyncSpread));
+      this.#resyncTimers.add(timer);
     }
   }
 
   /** Keep-alives for idle clients; cuts off a client that overflowed and did not drain in time. */
   #sweep(): void {
     const now = Date.now();
+    const round = ++this.#round;
     for (const client of this.#clients) {
       if (client.state === "closing" && now >= client.deadline) {
         client.state = "ended";
         this.#cutOff++;
         this.#clients.delete(client);
         client.controller.error(new Error("The SSE client did not read what it was sent in time"));
-      } else if (client.state === "open" && !client.wrote) {
+      } else if (client.state === "open" && round - client.wrote >= this.#keepAliveRounds) {
         client.controller.enqueue(KEEP_ALIVE);
+        client.wrote = round;
       }
-      client.wrote = false;
     }
   }
 
@@ -225,6 +235,12 @@ export class SseHub {
       feed.abort.abort();
     }
   }
+}
+
+/** Node: the hub's timers alone must not keep a process alive. */
+function unref<T>(timer: T): T {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
 }
 
 function join(chunks: Uint8Array[]): Uint8Array {

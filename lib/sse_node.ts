@@ -37,11 +37,13 @@ export interface NodeServerResponse {
   readonly headersSent: boolean;
   /** Whether the connection is gone. */
   readonly destroyed: boolean;
+  /** Bytes written but not yet taken by the socket. */
+  readonly writableLength: number;
 }
 
 /** Options of {@linkcode nodeListener}. */
 export interface NodeListenerOptions {
-  /** A client whose socket takes no write for this many ms is disconnected. @default {15000} */
+  /** A client whose socket takes no byte for this many ms while a write waits is disconnected. @default {15000} */
   writeTimeout?: number;
   /** Told of a handler that threw (the client got a 500, or was disconnected mid-stream). */
   onError?: (error: unknown, request: NodeIncomingMessage) => void;
@@ -67,39 +69,49 @@ export function nodeListener(
     const gone = new AbortController();
     res.once("close", () => gone.abort());
     const request = toRequest(req, gone.signal);
-    if (request === undefined) {
-      // Node's parser lets through targets that WHATWG URL refuses, such as `//[`.
-      const error = `Invalid request target: Expected a path but received ${JSON.stringify(req.url)}`;
-      return void send(json(400, { error }, { connection: "close" }), res, writeTimeout);
-    }
+    if (typeof request === "string") return void send(json(400, { error: request }, { connection: "close" }), res, writeTimeout);
     Promise.resolve()
       .then(() => handler(request))
       .then((response) => send(response, res, writeTimeout))
       .catch((error) => {
         options.onError?.(error, req);
-        if (res.headersSent) return void res.destroy();
-        res.writeHead(500, { "content-type": "application/json" });
-        res.end();
+        try {
+          if (res.headersSent) return void res.destroy();
+          void send(json(500, { error: "Internal error: the server could not answer this request" }), res, writeTimeout);
+        } catch {
+          res.destroy();
+        }
       });
   };
 }
 
-function toRequest(req: NodeIncomingMessage, signal: AbortSignal): Request | undefined {
+/**
+ * The `Request` of `req`, or why there is none: Node's parser lets through
+ * what a WHATWG `Request` refuses (a target such as `//[`, credentials in the
+ * target, the TRACE method), and none of it may cost more than a 400.
+ */
+function toRequest(req: NodeIncomingMessage, signal: AbortSignal): Request | string {
   let url: URL;
   try {
     url = new URL(req.url ?? "/", "http://localhost");
   } catch {
-    return undefined;
+    return `Invalid request target: Expected a path but received ${JSON.stringify(req.url)}`;
   }
+  // Not echoed: it may hold a password.
+  if (url.username !== "" || url.password !== "") return "Invalid request: Expected a target without credentials";
   const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    // HTTP/2 pseudo-headers (`:path`) have no place in a Request.
-    if (name.startsWith(":")) continue;
-    for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, one);
-  }
   const method = req.method ?? "GET";
-  const body = method === "GET" || method === "HEAD" ? null : streamOf(req);
-  return new Request(url, { method, headers, body, signal, duplex: "half" } as RequestInit);
+  try {
+    for (const [name, value] of Object.entries(req.headers)) {
+      // HTTP/2 pseudo-headers (`:path`) have no place in a Request.
+      if (name.startsWith(":")) continue;
+      for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, one);
+    }
+    const body = method === "GET" || method === "HEAD" ? null : streamOf(req);
+    return new Request(url, { method, headers, body, signal, duplex: "half" } as RequestInit);
+  } catch {
+    return `Invalid request: Expected a method and headers a web Request can hold but received the method ${JSON.stringify(method.slice(0, 40))}`;
+  }
 }
 
 function streamOf(req: NodeIncomingMessage): ReadableStream<Uint8Array> {
@@ -152,19 +164,30 @@ async function pump(reader: ReadableStreamDefaultReader<Uint8Array>, res: NodeSe
   }
 }
 
-/** Resolves once `res` drains or closes; a socket that takes nothing for `timeout` ms is destroyed. */
+/**
+ * Resolves once `res` drains or closes. A socket that takes nothing for
+ * `timeout` ms is destroyed; one that keeps taking bytes, however slowly, is
+ * given more time.
+ */
 function drained(res: NodeServerResponse, timeout: number): Promise<void> {
   return new Promise((resolve) => {
+    let left = res.writableLength;
+    const check = () => {
+      if (res.writableLength < left) {
+        left = res.writableLength;
+        timer = setTimeout(check, timeout);
+        return;
+      }
+      done();
+      res.destroy();
+    };
+    let timer = setTimeout(check, timeout);
     const done = () => {
       clearTimeout(timer);
       res.off("drain", done);
       res.off("close", done);
       resolve();
     };
-    const timer = setTimeout(() => {
-      done();
-      res.destroy();
-    }, timeout);
     res.once("drain", done);
     res.once("close", done);
   });

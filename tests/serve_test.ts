@@ -137,6 +137,18 @@ describe("streamcast serve: clients that misbehave", { timeout: 90_000 }, () => 
     assert.equal(client.endedAt, 0, "its stream stays open");
   });
 
+  it("answers requests a WHATWG Request cannot hold (TRACE, credentials in the target) without losing the worker", async () => {
+    const client = await subscribe(portL, "odd-requests");
+    const { worker } = await health(portL);
+    for (const head of ["TRACE / HTTP/1.1", "GET //u:p@x/healthz HTTP/1.1", "GET http://u:p@localhost/ HTTP/1.1"]) {
+      const answer = await rawRequest(portL, `${head}\r\nHost: localhost\r\n\r\n`);
+      assert.match(answer, /^HTTP\/1\.1 400 .*Invalid request: /s, head);
+    }
+    assert.equal((await health(portL)).worker, worker, "the same worker answers");
+    assert.equal((await publish(portL, "odd-requests", "still here")).status, 200);
+    await client.received(["still here"]);
+  });
+
   it("closes a client that stopped reading, and only that one", async () => {
     const reading = await subscribe(portS, "idle");
     const frozen = await subscribe(portS, "flood");

@@ -158,13 +158,54 @@ describe("the SSE handler, in-process", () => {
     }
   });
 
+  it("cuts off a client that overflowed and then stopped reading before it took all it holds", async () => {
+    const { broadcast, sse, close } = await setUp({ maxQueueBytes: 64 * 1024, writeTimeout: 300 });
+    try {
+      const response = await sse.fetch(new Request("http://localhost/subscribe?channel=stuck"));
+      const reader = response.body!.getReader();
+      await reader.read(); // the hello; then it stops reading
+      for (let i = 0; i < 20; i++) {
+        await broadcast.publish("stuck", "x".repeat(10_000));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      for (let i = 0; i < 3; i++) await reader.read(); // below the bound again, but not all it holds
+      await eventually(async () => (await (await sse.fetch(new Request("http://localhost/healthz"))).json()).slowClients.cutOff === 1, 5_000, "the client to be cut off");
+      await assert.rejects(async () => {
+        for (;;) if ((await reader.read()).done) break;
+      }, /did not read what it was sent in time/);
+      assert.equal(sse.clients, 0);
+    } finally {
+      await close();
+    }
+  });
+
+  it("refuses options it cannot use, naming them", async () => {
+    const broadcast = await Broadcast.connect("memory://sse-options");
+    try {
+      const bad: [SseHandlerOptions, RegExp][] = [
+        [{ allowOrigins: ["https://app.example.com/path"] }, /SSE handler option allowOrigins\.0: Expected an origin/],
+        [{ host: { listen: 8080 as unknown as string } }, /SSE handler option host\.listen/],
+        [{ keepAlive: 0 }, /SSE handler option keepAlive/],
+        [{ base: "/events/" }, /SSE handler option base/],
+      ];
+      for (const [options, message] of bad) assert.throws(() => sseHandler(broadcast, options), message);
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+
   it("keeps idle streams alive from one timer, not one per client", async () => {
-    const { sse, close } = await setUp({ keepAlive: 100 });
+    const { sse, close } = await setUp({ keepAlive: 200 });
     try {
       const first = await open(sse, ["idle"]);
       const timers = activeTimers();
       const readers = await Promise.all(Array.from({ length: 100 }, () => open(sse, ["idle"])));
       await eventually(() => [first, ...readers].every((reader) => reader.comments >= 2), 5_000, "keep-alive comments on every idle stream");
+      // One every keepAlive at most, not one every sweep round.
+      const [comments, started] = [first.comments, performance.now()];
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const expected = (performance.now() - started) / 200;
+      assert.ok(first.comments - comments <= expected + 1, `${first.comments - comments} keep-alives in ${expected * 200} ms at keepAlive 200`);
       // Node counts its timers; elsewhere the comments alone are checked.
       const now = activeTimers();
       if (timers !== undefined && now !== undefined) assert.ok(now - timers <= 1, `timers grew from ${timers} to ${now} for 100 clients`);
