@@ -1,5 +1,5 @@
 /**
- * The conformance suite every backend runs: DESIGN.md's twelve behaviours, end
+ * The conformance suite every backend runs: the twelve behaviours the library promises (README: Semantics), end
  * to end, with several Broadcast instances on one backbone. A backend's test
  * file calls {@linkcode runConformance} with a way to open its backbone and to
  * cut, restore and stall the path to it.

@@ -14,7 +14,7 @@ function configError(check: (error: ConfigError) => void) {
 }
 
 describe("options", () => {
-  it("fill in DESIGN.md's defaults", () => {
+  it("fill in the documented defaults", () => {
     const options = parseOptions({});
     assert.deepEqual(options.reconnect, { enabled: true, maxRetries: 0, minDelay: 500, maxDelay: 30_000 });
     assert.equal(options.replayBufferSize, 10_000);
