@@ -106,13 +106,24 @@ const ROWS = [
   },
 ];
 
+/** The step running now: its own process group, which Ctrl-C on the terminal does not reach. */
+let running;
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => {
+    if (running !== undefined) process.kill(-running.pid, "SIGKILL");
+    process.exit(130);
+  });
+}
+
 /**
  * Runs one command with its output streaming through; resolves with its exit
  * code and the tests it reported passed, read from the runner's summary line.
  */
 function run([command, ...args], env) {
   return new Promise((resolve) => {
+    // A group of its own, so that a step over its limit is killed with every process it started.
     const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, detached: true });
+    running = child;
     const limit = setTimeout(() => {
       console.error(`\ntest_matrix: ${command} still running after ${STEP_LIMIT_MS / 60_000} minutes: killed`);
       process.kill(-child.pid, "SIGKILL");
@@ -126,8 +137,8 @@ function run([command, ...args], env) {
         partial = lines.pop();
         // node --test: "ℹ pass 12"; bun test: " 12 pass"; deno test: "ok | 2 passed (12 steps)", whose
         // steps are the tests inside each file's suites, as node and bun count them.
-        for (const match of lines.join("\n").matchAll(/^ℹ pass (\d+)$|^\s*(\d+) pass$|\| \d+ passed \((\d+) steps\)/gm)) {
-          passed += Number(match[1] ?? match[2] ?? match[3]);
+        for (const match of lines.join("\n").matchAll(/^ℹ pass (\d+)$|^\s*(\d+) pass$|\| (\d+) passed(?: \((\d+) steps\))?/gm)) {
+          passed += Number(match[1] ?? match[2] ?? match[4] ?? match[3]);
         }
       };
     };
@@ -139,6 +150,7 @@ function run([command, ...args], env) {
     });
     child.on("close", (code, signal) => {
       clearTimeout(limit);
+      running = undefined;
       resolve({ code: code ?? (signal ? 128 : 1), passed });
     });
   });
