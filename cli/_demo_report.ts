@@ -24,7 +24,7 @@ export interface Subscriber {
   worker: Worker;
   /** Sequence numbers received, per publishing worker, in arrival order. */
   received: Map<string, number[]>;
-  resyncs: { reconnect: number; overflow: number };
+  resyncs: { reconnect: number; overflow: number; gap: number };
   done: Promise<void>;
 }
 

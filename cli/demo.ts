@@ -166,7 +166,7 @@ function subscribe(worker: Worker, index: number, channel: string, names: string
     name: `${worker.name}/${"abcdefghijklmnop"[index]}`,
     worker,
     received: new Map(names.map((name) => [name, []])),
-    resyncs: { reconnect: 0, overflow: 0 },
+    resyncs: { reconnect: 0, overflow: 0, gap: 0 },
     done: Promise.resolve(),
   };
   subscriber.done = consume(worker.broadcast.subscribe(channel), subscriber);

@@ -6,20 +6,31 @@ export interface EventFrame {
   readonly channel: string;
   /** The published string, exactly as given to `publish`. */
   readonly message: string;
+  /**
+   * In history mode, the event's position on its channel: opaque, but
+   * ordered within the channel. Pass it as `subscribe(channel, { since })`
+   * (or an SSE `Last-Event-ID`) to resume right after it. Absent in pub/sub mode.
+   */
+  readonly id?: string;
 }
 
 /**
  * Tells a subscriber that it may have missed events and must re-fetch full
- * state: after a backbone gap (`reconnect`) or when it fell so far behind that
- * its backlog was dropped (`overflow`).
+ * state: after a backbone gap (`reconnect`), when it fell so far behind that
+ * its backlog was dropped (`overflow`), or, in history mode, when the events
+ * it missed are no longer kept by the backbone (`gap`).
  */
 export interface ResyncFrame {
   /** Tells a resync frame from an event. */
   readonly type: "resync";
   /** The channel whose state must be re-fetched. */
   readonly channel: string;
-  /** `reconnect`: the backbone was lost for a while; `overflow`: this subscriber lagged and its backlog was dropped. */
-  readonly reason: "reconnect" | "overflow";
+  /**
+   * `reconnect`: the backbone was lost for a while (pub/sub mode); `overflow`:
+   * this subscriber lagged and its backlog was dropped; `gap`: history mode
+   * could not fill a gap, because the backbone no longer keeps what was missed.
+   */
+  readonly reason: "reconnect" | "overflow" | "gap";
 }
 
 /** What a subscriber stream yields. */
@@ -28,4 +39,9 @@ export type Frame = EventFrame | ResyncFrame;
 /** Builds an event frame. */
 export function eventFrame(channel: string, message: string): EventFrame {
   return { type: "event", channel, message };
+}
+
+/** Builds a resync frame. */
+export function resyncFrame(channel: string, reason: ResyncFrame["reason"]): ResyncFrame {
+  return { type: "resync", channel, reason };
 }

@@ -10,23 +10,52 @@
  * what one tick of publishes wrote), so that the stream machinery costs per
  * batch rather than per message.
  *
+ * In history mode (`ConnectorContext.history` set) a link reads each
+ * channel from a position: every event it yields carries an `id`, ordered
+ * within its channel (see `comparePositions`), `subscribe` takes where to
+ * start and resolves with the position it starts after, and `read` pages
+ * through what the backbone keeps. The core keeps each channel's last
+ * position and hands it to the next link, so a reconnect fills its gap.
+ *
  * @module
  */
 import type { Clock } from "./clock.ts";
-import type { EventFrame } from "./frame.ts";
+import type { EventFrame, Frame } from "./frame.ts";
+import type { HistoryOptions } from "./history.ts";
+
+/**
+ * Where a history-mode subscription starts: right after a position, at the
+ * oldest event kept, or with events published from now on.
+ */
+export type Start = { readonly after: string } | "oldest" | "new";
 
 /** One live connection to the backbone. */
 export interface Link {
-  /** Events on subscribed channels. Errors when the connection is lost. */
-  readonly readable: ReadableStream<EventFrame[]>;
+  /**
+   * Events on subscribed channels. Errors when the connection is lost. In
+   * history mode, a resync frame with reason `gap` tells that a channel's
+   * events after its start position are no longer kept: the link goes on
+   * from the oldest it has.
+   */
+  readonly readable: ReadableStream<Frame[]>;
   /**
    * Each chunk is published in order; a write resolves once the backbone
    * acknowledged every frame of it (or the backend reported the frame as
    * dropped), and rejects if the connection is lost.
    */
   readonly writable: WritableStream<EventFrame[]>;
-  /** Resolves once the backbone acknowledged the subscription. */
-  subscribe(channel: string): Promise<void>;
+  /**
+   * Resolves once the backbone acknowledged the subscription. In history
+   * mode it starts at `start` (`"new"` when absent) and resolves with the
+   * position it starts after: every event it yields on `channel` comes after it.
+   */
+  subscribe(channel: string, start?: Start): Promise<string | void>;
+  /**
+   * History mode: the events of `channel` after `after` (from the oldest
+   * kept when undefined) up to and including `upTo`, oldest first, at most
+   * `limit`; `"gap"` when events after `after` are no longer kept.
+   */
+  read?(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap">;
   /** Resolves once the backbone acknowledged the unsubscription. */
   unsubscribe(channel: string): Promise<void>;
   /** An active round trip to the backbone: resolves when it answers. */
@@ -44,6 +73,8 @@ export interface ConnectorContext {
   readonly settings: Readonly<Record<string, unknown>>;
   /** The Broadcast's clock: every delay a backend needs goes through it. */
   readonly clock: Clock;
+  /** Set in history mode: how much history each channel keeps. */
+  readonly history?: HistoryOptions;
   /**
    * Reports a frame the backend will never carry: a broadcast the backbone
    * refused for good (`outbound`; its write still resolves), or a message

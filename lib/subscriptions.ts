@@ -126,7 +126,7 @@ export class Subscriptions {
     const wanted = this.#wanted.has(channel);
     if (wanted === state.acknowledged.has(channel)) return;
     state.inFlight.add(channel);
-    let request: Promise<void>;
+    let request: Promise<unknown>;
     try {
       request = wanted ? state.link.subscribe(channel) : state.link.unsubscribe(channel);
     } catch (error) {

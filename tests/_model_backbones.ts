@@ -62,7 +62,7 @@ function memoryBackbone(): Promise<ModelBackbone> {
 
 /** `link`, its answers 500 ms late once `pace` is slow; a request takes effect at once, in order. */
 function slowAnswers(link: Link, pace: { slow: boolean }): Link {
-  const late = (request: () => Promise<void>) => {
+  const late = <T>(request: () => Promise<T>) => {
     const answer = request();
     if (!pace.slow) return answer;
     answer.catch(() => {}); // handled once the answer is due
@@ -71,7 +71,7 @@ function slowAnswers(link: Link, pace: { slow: boolean }): Link {
   return {
     readable: link.readable,
     writable: link.writable,
-    subscribe: (channel) => late(() => link.subscribe(channel)),
+    subscribe: (channel, start) => late(() => link.subscribe(channel, start)),
     unsubscribe: (channel) => late(() => link.unsubscribe(channel)),
     ping: () => late(() => link.ping()),
     close: () => link.close(),
