@@ -64,12 +64,13 @@ export function partition(batch: readonly EventFrame[], large: readonly boolean[
 /** The statement that notifies every frame of a plain part, in order. */
 export function notify(sql: postgres.Sql, frames: readonly EventFrame[]): postgres.PendingQuery<postgres.Row[]> {
   if (frames.length === 1) return sql`select pg_notify(${channelName(frames[0].channel)}, ${frames[0].message})`;
-  // As the text protocol would send them: a lone surrogate becomes U+FFFD (JSON would escape it, and fail).
-  const pairs = frames.map(({ channel, message }) => [
-    channelName(channel),
-    LONE_SURROGATE.test(message) ? message.replace(/[\uD800-\uDFFF]/gu, "\uFFFD") : message,
-  ]);
+  const pairs = frames.map(({ channel, message }) => [channelName(channel), wellFormed(message)]);
   return sql`select pg_notify(n->>0, n->>1) from json_array_elements(${JSON.stringify(pairs)}::text::json) as n`;
+}
+
+/** `message` as the text protocol would send it: a lone surrogate becomes U+FFFD (JSON would escape it, and fail). */
+export function wellFormed(message: string): string {
+  return LONE_SURROGATE.test(message) ? message.replace(/[\uD800-\uDFFF]/gu, "\uFFFD") : message;
 }
 
 /** Whether Postgres text can hold `message` at all (it cannot hold U+0000). */

@@ -21,6 +21,7 @@ export const PostgresSettingsSchema = v.strictObject({
   applicationName: v.optional(v.pipe(v.string(), v.maxLength(63)), "streamcast"),
   largePayloadTable: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(50)), "streamcast_payloads"),
   largePayloadRetention: v.optional(milliseconds(1_000), 3_600_000),
+  historyTable: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(50)), "streamcast_log"),
 });
 
 /** The query parameters a Postgres URI may hold, with the values each takes (any when absent). */

@@ -23,6 +23,18 @@
  * `ConnectorContext.dropped` and its write resolves; so is a notification
  * that cannot be delivered (a forged or stale large-message reference).
  *
+ * In history mode (`ConnectorContext.history` set) a link is a
+ * `PostgresLogLink` instead (`_postgres_log_link.ts`): every message is a row
+ * of a log table (`historyTable`, created on first use; any size, so no
+ * large-message table), and the NOTIFY, with an empty payload, only wakes
+ * the listeners, which read the table past each channel's position. An
+ * event's id is `"<xid>-<seq>"`: the writing transaction's id and a
+ * sequence number. A listener reads only rows of transactions older than
+ * any still open, so none is skipped whatever the commit order
+ * (`_postgres_log.ts`); a transaction left open anywhere in the cluster
+ * delays delivery until it ends, and never loses a row. Publishers delete
+ * what `history.messages` and `history.maxAge` no longer keep.
+ *
  * @module
  */
 import * as v from "valibot";
@@ -35,6 +47,7 @@ import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
 import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
 import { Inbound } from "./_postgres_inbound.ts";
 import { needsReference, PayloadStore } from "./_postgres_large.ts";
+import { PostgresLogLink } from "./_postgres_log_link.ts";
 import { notify, type Part, partition, storable } from "./_postgres_publish.ts";
 import { Session } from "./_postgres_session.ts";
 
@@ -50,6 +63,11 @@ export interface PostgresSettings {
    * outlast how far a listener may lag behind the NOTIFY queue. @default {3600000}
    */
   largePayloadRetention?: number;
+  /**
+   * History mode: the log table (created on first use), and `<historyTable>_swept`
+   * beside it, which records per channel the last position deleted. @default {"streamcast_log"}
+   */
+  historyTable?: string;
 }
 
 type Settings = Required<PostgresSettings>;
@@ -74,9 +92,12 @@ export const postgresBackend: Backend = (uri, context): Connector => {
     ...parsed.output,
     dropped: (frame, reason, direction) => context.dropped(frame, reason, direction),
   };
+  const history = context.history;
   return {
     open: async (signal) => {
-      const link = new PostgresLink(uri, options);
+      const link = history === undefined
+        ? new PostgresLink(uri, options)
+        : new PostgresLogLink(uri, { ...options, history, clock: context.clock });
       await link.open(signal);
       return link;
     },

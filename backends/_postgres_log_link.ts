@@ -1,0 +1,254 @@
+/**
+ * A history-mode Postgres link: messages are rows of the log table
+ * (`_postgres_log.ts`), and NOTIFY only wakes the readers up.
+ *
+ * Like the pub/sub link, it is two sessions that never reconnect: the
+ * listening one LISTENs on each channel's NOTIFY name (`_postgres_channel.ts`)
+ * and reads the log (`_postgres_log_reader.ts`); the publishing one appends
+ * each run of a batch as one INSERT whose NOTIFYs (empty payloads, one per
+ * channel) fire at its commit, and deletes what retention lets go. The loss
+ * of either session errors the link; the core then subscribes the next link
+ * after the last position it got, and that link reads the rows in between.
+ *
+ * @module
+ */
+import { BackboneUnavailableError } from "../lib/errors.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { EventFrame, Frame } from "../lib/frame.ts";
+import { comparePositions, type HistoryOptions } from "../lib/history.ts";
+import type { ConnectorContext, Link, Start } from "../lib/link.ts";
+import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
+import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
+import { END, LogTable, type Page } from "./_postgres_log.ts";
+import { LogReader } from "./_postgres_log_reader.ts";
+import { storable } from "./_postgres_publish.ts";
+import { Session } from "./_postgres_session.ts";
+
+/** What a history-mode link needs from its connector. */
+export interface LogLinkOptions {
+  applicationName: string;
+  historyTable: string;
+  history: HistoryOptions;
+  clock: Clock;
+  dropped: ConnectorContext["dropped"];
+}
+
+/** A channel is swept at most this often by one link, in milliseconds, unless it grew by `messages` rows since. */
+const SWEEP_INTERVAL = 1000;
+// Characters per INSERT: large enough to amortise it, small enough to stream.
+const MAX_PART_CHARS = 1 << 20;
+
+export class PostgresLogLink implements Link {
+  readonly readable: ReadableStream<Frame[]>;
+  readonly writable: WritableStream<EventFrame[]>;
+  readonly #uri: URL;
+  readonly #options: LogLinkOptions;
+  readonly #stop = new AbortController();
+  readonly #listener: Session;
+  readonly #publisher: Session;
+  readonly #log: LogTable;
+  readonly #reader: LogReader;
+  /** NOTIFY channel → the streamcast channels subscribed through it. */
+  readonly #names = new Map<string, Set<string>>();
+  /** Per channel this link published on: when it last swept it, and rows written since. */
+  readonly #sweeps = new Map<string, { at: number; rows: number }>();
+  #failure: Error | undefined;
+
+  constructor(uri: URL, options: LogLinkOptions) {
+    this.#uri = uri;
+    this.#options = options;
+    const session = { applicationName: options.applicationName, stop: this.#stop.signal };
+    const onclose = () => void this.#lost(new Error("The server closed the connection"));
+    const onnotify = (name: string) => {
+      for (const channel of this.#names.get(name) ?? []) this.#reader.wake(channel);
+    };
+    this.#listener = new Session(uri, { ...session, onclose, onnotify });
+    this.#publisher = new Session(uri, { ...session, onclose });
+    this.#log = new LogTable(options.historyTable, options.history);
+    this.#reader = new LogReader({
+      page: (channel, after, limit) => this.#page(channel, after, END, limit),
+      clock: options.clock,
+      fail: (error) => void this.#lost(error),
+      cancel: () => this.close(),
+    });
+    this.readable = this.#reader.readable;
+    this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
+  }
+
+  /** Connects both sessions; `signal` abandons the attempt. */
+  async open(signal: AbortSignal): Promise<void> {
+    const abandon = () => void this.#end(signal.reason);
+    signal.addEventListener("abort", abandon, { once: true });
+    try {
+      if (signal.aborted) throw signal.reason;
+      await Promise.all([this.#listener.sql`select 1`, this.#publisher.sql`select 1`]);
+    } catch (error) {
+      void this.#end();
+      throw signal.aborted ? signal.reason : connectError(this.#uri, error);
+    } finally {
+      signal.removeEventListener("abort", abandon);
+    }
+    this.#check();
+  }
+
+  /** LISTENs first, then takes the start position: whatever commits after it wakes the reader. */
+  async subscribe(channel: string, start: Start = "new"): Promise<string> {
+    this.#check();
+    const name = channelName(channel);
+    let channels = this.#names.get(name);
+    if (channels === undefined) this.#names.set(name, channels = new Set());
+    channels.add(channel);
+    try {
+      await this.#listener.run(this.#listener.sql.unsafe(`listen ${quoteIdentifier(name)}`));
+      const after = typeof start === "object" ? start.after : "0";
+      const page = await this.#page(channel, after, END, 0);
+      this.#check();
+      const gap = typeof start === "object" && page.swept !== undefined && comparePositions(after, page.swept) < 0;
+      const position = start === "new" ? page.safe : gap || start === "oldest" ? page.swept ?? "0" : earliest(after, page.safe);
+      this.#reader.follow(channel, position, gap);
+      return position;
+    } catch (error) {
+      throw this.#failure ?? this.#lost(error);
+    }
+  }
+
+  async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
+    this.#check();
+    let page: Page;
+    try {
+      page = await this.#page(channel, after ?? "0", upTo, limit);
+    } catch (error) {
+      throw this.#failure ?? this.#lost(error);
+    }
+    if (page.swept !== undefined && comparePositions(after ?? page.swept, page.swept) < 0) return "gap";
+    return page.events.map(({ id, message }) => ({ type: "event", channel, message, id }));
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.#check();
+    this.#reader.unfollow(channel);
+    const name = channelName(channel);
+    const channels = this.#names.get(name);
+    if (!channels?.delete(channel) || channels.size > 0) return;
+    this.#names.delete(name);
+    try {
+      await this.#listener.run(this.#listener.sql.unsafe(`unlisten ${quoteIdentifier(name)}`));
+    } catch (error) {
+      throw this.#lost(error);
+    }
+  }
+
+  /** Both sessions answer: an idle one a `select 1`, a busy one by completing a query. */
+  async ping(): Promise<void> {
+    this.#check();
+    try {
+      await Promise.all([this.#listener.answers(), this.#publisher.answers()]);
+    } catch (error) {
+      throw this.#lost(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#failure === undefined) {
+      this.#failure = new BackboneUnavailableError("The Postgres link was closed");
+      this.#reader.end();
+    }
+    await this.#end();
+  }
+
+  /** Reads on the listening session, which creates the tables if need be. */
+  async #page(channel: string, after: string, upTo: string, limit: number): Promise<Page> {
+    const sql = this.#listener.sql;
+    await this.#listener.run(this.#log.ready(sql));
+    return this.#listener.run(this.#log.page(sql, channel, after, upTo, limit));
+  }
+
+  async #publish(input: EventFrame[]): Promise<void> {
+    this.#check();
+    const dropped: { frame: EventFrame; reason: unknown }[] = [];
+    const batch = input.filter((frame) => {
+      if (storable(frame.message)) return true;
+      dropped.push({ frame, reason: new TypeError("Postgres text cannot hold U+0000; the message was not sent") });
+    });
+    const refused = await this.#publisher.run(this.#log.ready(this.#publisher.sql)).then(() => undefined, (e: unknown) => e);
+    if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
+    if (refused !== undefined) dropped.push(...batch.map((frame) => ({ frame, reason: refused })));
+    else await this.#insertAll(parts(batch), dropped);
+    // Reported once the write succeeds: a lost link has the whole batch sent again.
+    for (const { frame, reason } of dropped) this.#options.dropped(frame, reason, "outbound");
+    if (refused === undefined) this.#sweep(batch);
+  }
+
+  /** Inserts `runs`, pipelined on one session (so in order); adds to `dropped` what the server refused for good. */
+  async #insertAll(runs: EventFrame[][], dropped: { frame: EventFrame; reason: unknown }[]): Promise<void> {
+    const sql = this.#publisher.sql;
+    const results = await Promise.allSettled(runs.map((run) => {
+      const names = [...new Set(run.map((frame) => channelName(frame.channel)))];
+      return this.#publisher.run(this.#log.insert(sql, run.map((f) => [f.channel, f.message]), names));
+    }));
+    const again: EventFrame[][] = [];
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") return;
+      if (!isPermanent(result.reason)) throw this.#lost(result.reason);
+      if (runs[i].length === 1) return void dropped.push({ frame: runs[i][0], reason: result.reason });
+      // One message the server refuses fails its whole run: find it by sending them one by one.
+      for (const frame of runs[i]) again.push([frame]);
+    });
+    if (again.length > 0) await this.#insertAll(again, dropped);
+  }
+
+  /** Sweeps each channel of `batch` that is due, after the insert on the same session. */
+  #sweep(batch: readonly EventFrame[]): void {
+    const now = this.#options.clock.now();
+    const channels = new Set<string>();
+    for (const { channel } of batch) {
+      let due = this.#sweeps.get(channel);
+      if (due === undefined) this.#sweeps.set(channel, due = { at: -Infinity, rows: 0 });
+      due.rows++;
+      channels.add(channel);
+    }
+    for (const channel of channels) {
+      const due = this.#sweeps.get(channel)!;
+      if (now - due.at < SWEEP_INTERVAL && due.rows < this.#options.history.messages) continue;
+      this.#sweeps.set(channel, { at: now, rows: 0 });
+      // A failed sweep is retried by a later publish; a lost session errors the link through onclose.
+      this.#publisher.run(this.#log.sweep(this.#publisher.sql, channel)).catch(() => {});
+    }
+  }
+
+  #check(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** The link is lost: ends the readable with the error and both sessions; returns the error to throw. */
+  #lost(cause: unknown): Error {
+    if (this.#failure !== undefined) return this.#failure;
+    const failure = this.#failure = lostError(this.#uri, cause);
+    this.#reader.end(failure);
+    void this.#end();
+    return failure;
+  }
+
+  /** Ends both sessions; never hangs on a dead server. */
+  #end(reason?: unknown): Promise<void> {
+    this.#stop.abort(reason);
+    return Promise.all([this.#listener.end(), this.#publisher.end()]).then(() => {});
+  }
+}
+
+/** The earlier of two positions: a start past what is safe now (a forged one) would leave the channel deaf. */
+function earliest(a: string, b: string): string {
+  return comparePositions(a, b) <= 0 ? a : b;
+}
+
+/** Splits `batch` into runs of at most `MAX_PART_CHARS` characters (a larger message alone), in order. */
+function parts(batch: readonly EventFrame[]): EventFrame[][] {
+  const runs: EventFrame[][] = [];
+  let chars = Infinity;
+  for (const frame of batch) {
+    if (chars + frame.message.length > MAX_PART_CHARS) runs.push([]), chars = 0;
+    runs[runs.length - 1].push(frame);
+    chars += frame.message.length;
+  }
+  return runs;
+}
