@@ -39,7 +39,7 @@ export async function catchUp(
       const link = await source.whenSubscribed(channel, signal);
       const upTo = source.positions.get(channel);
       if (upTo === undefined || link.read === undefined) return target.release(upTo, unfilled);
-      const drops = target.heldDrops;
+      const drops = target.heldDrops();
       if (after !== undefined && comparePositions(after, upTo) >= 0) return target.release(after);
       let page: Awaited<ReturnType<NonNullable<Link["read"]>>>;
       try {
@@ -62,7 +62,7 @@ export async function catchUp(
       after = page.length < target.pageSize ? upTo : page[page.length - 1].id ?? upTo;
       await target.room();
       // Caught up, unless live events were dropped while reading: then read on to where they went.
-      if (comparePositions(after, upTo) >= 0 && target.heldDrops === drops) return target.release(upTo);
+      if (comparePositions(after, upTo) >= 0 && target.heldDrops() === drops) return target.release(upTo);
     }
   } catch (error) {
     if (!signal.aborted) throw error;

@@ -1,4 +1,4 @@
-import type { EventFrame, Frame, ResyncFrame } from "./frame.ts";
+import type { Frame, ResyncFrame } from "./frame.ts";
 import { resyncFrame } from "./frame.ts";
 import { comparePositions } from "./history.ts";
 import { RingBuffer } from "./ring_buffer.ts";
@@ -34,7 +34,7 @@ export interface CatchUpTarget {
   /** How many events of history to hand over at a time. */
   readonly pageSize: number;
   /** How many times held live events were dropped (too many while catching up): history must then reach further. */
-  readonly heldDrops: number;
+  heldDrops(): number;
   /** Queues frames read from history (a resync frame says what history could not fill). */
   fill(frames: readonly Frame[]): void;
   /** Resolves once the reader has taken most of what is queued. */
@@ -88,7 +88,7 @@ export class FanOut {
   /** Events accepted for delivery, events dropped on overflow, resync frames handed out. */
   readonly stats = { delivered: 0, dropped: 0, resyncs: 0 };
   /** History mode: the position of each subscribed channel, the last event's id or where its subscription started. */
-  readonly positions = new Map<string, string>();
+  readonly positions: Map<string, string> = new Map();
   readonly #options: FanOutOptions;
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Subscribers that held more than their bound at the end of a delivery. */
@@ -319,14 +319,11 @@ class Subscriber {
     this.#held = [];
     this.#cursor = after;
     this.#cursorKnown = true;
-    const subscriber = this;
     return {
       channel: this.channel,
       signal: this.#life.signal,
       pageSize: Math.max(1, Math.min(500, Math.floor(this.#capacity / 2))),
-      get heldDrops() {
-        return subscriber.#heldDrops;
-      },
+      heldDrops: () => this.#heldDrops,
       fill: (frames) => {
         if (this.#closing) return;
         for (const frame of frames) this.#enqueue(frame);

@@ -69,7 +69,7 @@ export async function throughGaplessOutage(outage: GaplessOutage): Promise<void>
   const sent: string[][] = [[], []];
   try {
     const received = group.map(() => ({ messages: [], resyncs: [] } as Received));
-    const reading = group.map((b, i) => collect(b.subscribe(channel), received[i]));
+    group.forEach((b, i) => void collect(b.subscribe(channel), received[i]));
     await Promise.all(group.map((b) => b.ready()));
     const pumps = [0, 1].map(async (p) => {
       for (let n = 0; pumping; n++) {
@@ -112,7 +112,7 @@ export async function slowSubscriberWithinRetention(uri: string, options: Broadc
   const [publisher, subscriber] = await Promise.all([0, 1].map(() => Broadcast.connect(uri, options)));
   try {
     const slow: Received = { messages: [], resyncs: [] };
-    const reading = collect(subscriber.subscribe(channel, { highWaterMark: 20 }), slow, 1);
+    void collect(subscriber.subscribe(channel, { highWaterMark: 20 }), slow, 1);
     await subscriber.ready();
     const sent = Array.from({ length: 600 }, (_, n) => `p0:${n}`);
     for (let i = 0; i < sent.length; i += 100) await Promise.all(sent.slice(i, i + 100).map((m) => publisher.publish(channel, m)));
@@ -120,7 +120,6 @@ export async function slowSubscriberWithinRetention(uri: string, options: Broadc
       .catch(() => {});
     await sleep(100);
     assertGapless(slow, [sent], "the slow reader");
-    void reading;
   } finally {
     await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
   }

@@ -154,8 +154,8 @@ describe("history mode on memory://", () => {
     await throughGaplessOutage({
       uri: `memory://${name}?history=10000`,
       options: FAST,
-      breakIt: async () => memoryHub(name).cut(),
-      restore: async () => memoryHub(name).restore(),
+      breakIt: () => Promise.resolve(memoryHub(name).cut()),
+      restore: () => Promise.resolve(memoryHub(name).restore()),
     });
   });
 
@@ -168,7 +168,7 @@ describe("history mode on memory://", () => {
         memoryHub(name).stall();
         await eventually(() => group.every((b) => b.state === "down"), 5_000, "the probe to find the stall");
       },
-      restore: async () => memoryHub(name).restore(),
+      restore: () => Promise.resolve(memoryHub(name).restore()),
     });
   });
 
