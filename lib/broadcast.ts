@@ -5,6 +5,7 @@ import type { BroadcastEventListener, BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
 import type { SubscribeOptions } from "./fan_out.ts";
 import { type HistoryOptions, takeHistory } from "./history.ts";
+import { originSequence } from "./origins.ts";
 import type { Connector, ConnectorContext, Direction, Link } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
@@ -66,6 +67,8 @@ export class Broadcast extends EventTarget {
   readonly #options: ResolvedOptions;
   /** Set in history mode. */
   readonly #history: HistoryOptions | undefined;
+  /** History mode: numbers this instance's publishes. */
+  readonly #origin: (() => string) | undefined;
   readonly #subscriptions: Subscriptions;
   readonly #pipeline: Pipeline;
   readonly #supervisor: Supervisor;
@@ -97,6 +100,7 @@ export class Broadcast extends EventTarget {
     const { history, url, settings } = takeHistory(parsed, resolved.backendOptions);
     this.#url = url;
     this.#history = history;
+    this.#origin = history && originSequence();
     this.#options = { ...resolved, backendOptions: { ...settings } };
     this.#checkChannel = channelCheck(this.#url);
     const { replayBufferSize, subscriberBuffer, backendOptions, backend } = this.#options;
@@ -243,7 +247,8 @@ export class Broadcast extends EventTarget {
   #send(channel: string, message: string): Promise<void> {
     const refusal = this.#refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
-    return this.#pipeline.publish(eventFrame(channel, message));
+    const frame = eventFrame(channel, message);
+    return this.#pipeline.publish(this.#origin ? { ...frame, origin: this.#origin() } : frame);
   }
 
   /** Why publishes are refused now, if they are: not connected yet, closed or failed. */
