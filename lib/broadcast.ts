@@ -172,6 +172,21 @@ export class Broadcast extends EventTarget {
     return new Broadcast(parseUri(uri, `${options?.prefix ?? "OPAL_"}BROADCAST_URI`), parsed);
   }
 
+  /** Set in history mode (`?history=` or `backendOptions.history`): how much each channel's history keeps. */
+  get history(): HistoryOptions | undefined {
+    return this.#history;
+  }
+
+  /**
+   * History mode: where a channel this instance subscribes stands: the id
+   * of the last event it received, or where its subscription started;
+   * undefined for a channel not subscribed (or not acknowledged yet). A
+   * stream opened with it as `since` misses nothing from then on.
+   */
+  position(channel: string): string | undefined {
+    return this.#pipeline.fanOut.positions.get(channel);
+  }
+
   /** Where the connection stands. */
   get state(): State {
     return this.#supervisor.state;
