@@ -12,7 +12,7 @@ import { after, describe, it } from "node:test";
 import { Hono } from "hono";
 import { Broadcast, type Frame } from "../mod.ts";
 import { memoryHub } from "../backends/memory.ts";
-import { encodeFrame, nodeListener, type SseHandler, sseHandler, type SseHandlerOptions } from "../lib/sse.ts";
+import { encodeFrame, nodeListener, sseHandler, type SseHandlerOptions } from "../lib/sse.ts";
 import { activeTimers, eventually, uniqueChannel, within } from "./_support.ts";
 import { EventReader, open } from "./_sse.ts";
 

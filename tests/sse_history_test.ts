@@ -12,7 +12,7 @@ import { type SseHandler, sseHandler } from "../lib/sse.ts";
 import { eventually, sleep, uniqueChannel, within } from "./_support.ts";
 import { EventReader, open } from "./_sse.ts";
 
-async function setUp(history = 1000) {
+function setUp(history = 1000) {
   const uri = `memory://${uniqueChannel("sse-history").replace(/[^a-z0-9]/gi, "")}?history=${history}`;
   const broadcasts: Broadcast[] = [];
   const handlers: SseHandler[] = [];
@@ -38,7 +38,7 @@ const range = (prefix: string, from: number, to: number) => Array.from({ length:
 
 describe("the SSE handler in history mode", () => {
   it("gives every event an id; a client that comes back with it gets what it missed, then live events, and no resync", async () => {
-    const { worker, close } = await setUp();
+    const { worker, close } = setUp();
     try {
       const { broadcast, sse } = await worker();
       const first = await open(sse, ["a"]);
@@ -61,7 +61,7 @@ describe("the SSE handler in history mode", () => {
   });
 
   it("one cursor for all of a stream's channels; ?since= resumes a reloaded page the same way", async () => {
-    const { worker, close } = await setUp();
+    const { worker, close } = setUp();
     try {
       const { broadcast, sse } = await worker();
       const first = await open(sse, ["a", "b"]);
@@ -86,7 +86,7 @@ describe("the SSE handler in history mode", () => {
   });
 
   it("through a worker restart: a client of the old worker resumes on a new one", async () => {
-    const { worker, close } = await setUp();
+    const { worker, close } = setUp();
     try {
       const old = await worker();
       const client = await open(old.sse, ["a"]);
@@ -109,7 +109,7 @@ describe("the SSE handler in history mode", () => {
   });
 
   it("a client that comes back while its group keeps receiving events catches up, then joins the group", async () => {
-    const { worker, close } = await setUp(100_000);
+    const { worker, close } = setUp(100_000);
     try {
       const { broadcast, sse } = await worker();
       const staying = await open(sse, ["a"]);
@@ -144,7 +144,7 @@ describe("the SSE handler in history mode", () => {
   });
 
   it("beyond what history keeps: one resync event, whose id starts the channel anew, so coming back with it is not a gap again", async () => {
-    const { worker, close } = await setUp(10);
+    const { worker, close } = setUp(10);
     try {
       const { broadcast, sse } = await worker();
       const first = await open(sse, ["a"]);
@@ -169,7 +169,7 @@ describe("the SSE handler in history mode", () => {
   });
 
   it("a Last-Event-ID that is not a cursor of these channels is a resync event for each, and the stream goes on", async () => {
-    const { worker, close } = await setUp();
+    const { worker, close } = setUp();
     try {
       const { broadcast, sse } = await worker();
       for (const bad of ["x", "1,2", "1-", "new,new"]) {
