@@ -34,6 +34,7 @@
  *   xid xid8 not null default pg_current_xact_id(),
  *   channel text not null,
  *   payload text not null,
+ *   origin text,
  *   created_at timestamptz not null default now(),
  *   primary key (channel, xid, seq)
  * );
@@ -48,6 +49,7 @@
  */
 import { createHash } from "node:crypto";
 import type postgres from "postgres";
+import type { EventFrame } from "../lib/frame.ts";
 import type { HistoryOptions } from "../lib/history.ts";
 import { quoteIdentifier, textName } from "./_postgres_channel.ts";
 import { wellFormed } from "./_postgres_publish.ts";
@@ -55,7 +57,7 @@ import { wellFormed } from "./_postgres_publish.ts";
 /** A page of a channel's log, read in one snapshot. */
 export interface Page {
   /** Events after the cursor, oldest first, each with its position. */
-  readonly events: readonly { readonly id: string; readonly message: string }[];
+  readonly events: readonly { readonly id: string; readonly message: string; readonly origin?: string }[];
   /** The channel's highest deleted position, if any was deleted. */
   readonly swept: string | undefined;
   /** The position right before any row not yet safe to read: `"<xmin>-0"`. */
@@ -95,11 +97,11 @@ export class LogTable {
     this.#text = {
       // The INSERT in WITH runs even though nothing reads it; its NOTIFYs go out at commit.
       insert: `with stored as (
-          insert into ${t} (channel, payload)
-          select e->>0, e->>1 from json_array_elements($1::text::json) with ordinality as x(e, n) order by n
+          insert into ${t} (channel, payload, origin)
+          select e->>0, e->>1, e->>2 from json_array_elements($1::text::json) with ordinality as x(e, n) order by n
         )
         select pg_notify(n, '') from json_array_elements_text($2::text::json) as n`,
-      page: `select h.safe::text as safe, h.swept, h.pending, r.xid::text as xid, r.seq::text as seq, r.payload
+      page: `select h.safe::text as safe, h.swept, h.pending, r.xid::text as xid, r.seq::text as seq, r.payload, r.origin
         from (
           select s.safe,
             (select w.xid::text || '-' || w.seq from ${s} as w where w.channel = $1) as swept,
@@ -108,7 +110,7 @@ export class LogTable {
           from (select pg_snapshot_xmin(pg_current_snapshot()) as safe) as s
         ) as h
         left join lateral (
-          select l.xid, l.seq, l.payload from ${t} as l
+          select l.xid, l.seq, l.payload, l.origin from ${t} as l
           where l.channel = $1 and (l.xid, l.seq) > ($2::xid8, $3::bigint) and (l.xid, l.seq) <= ($4::xid8, $5::bigint)
             and l.xid < h.safe
           order by l.xid, l.seq limit $6::int
@@ -142,6 +144,7 @@ export class LogTable {
           xid xid8 not null default pg_current_xact_id(),
           channel text not null,
           payload text not null,
+          origin text,
           created_at timestamptz not null default now(),
           primary key (channel, xid, seq)
         );
@@ -159,11 +162,12 @@ export class LogTable {
   }
 
   /**
-   * Appends `rows` (`[channel, message]`, in order) in one statement, which
-   * also notifies each of `names` (the channels' NOTIFY names) at its commit.
+   * Appends `frames` in one statement, in order, which also notifies each of
+   * `names` (the channels' NOTIFY names) at its commit.
    */
-  insert(sql: postgres.Sql, rows: readonly (readonly [string, string])[], names: readonly string[]): Promise<unknown> {
-    const json = JSON.stringify(rows.map(([channel, message]) => [textName(channel), wellFormed(message)]));
+  insert(sql: postgres.Sql, frames: readonly EventFrame[], names: readonly string[]): Promise<unknown> {
+    const rows = frames.map(({ channel, message, origin }) => [textName(channel), wellFormed(message), origin ?? null]);
+    const json = JSON.stringify(rows);
     return sql.unsafe(this.#text.insert, [json, JSON.stringify(names)], { prepare: true });
   }
 
@@ -182,7 +186,11 @@ export class LogTable {
     });
     const [head] = rows;
     return {
-      events: rows.filter((row) => row.xid !== null).map((row) => ({ id: `${row.xid}-${row.seq}`, message: row.payload })),
+      events: rows.filter((row) => row.xid !== null).map((row) => ({
+        id: `${row.xid}-${row.seq}`,
+        message: row.payload,
+        ...row.origin !== null && { origin: row.origin },
+      })),
       swept: head.swept ?? undefined,
       safe: `${head.safe}-0`,
       pending: head.pending,

@@ -33,7 +33,10 @@ export interface LogLinkOptions {
   dropped: ConnectorContext["dropped"];
 }
 
-/** A channel is swept at most this often by one link, in milliseconds, unless it grew by `messages` rows since. */
+/**
+ * A channel is swept at most this often by one link, in milliseconds (or
+ * twice per `maxAge` when that is shorter), unless it grew by `messages` rows since.
+ */
 const SWEEP_INTERVAL = 1000;
 // Characters per INSERT: large enough to amortise it, small enough to stream.
 const MAX_PART_CHARS = 1 << 20;
@@ -121,7 +124,7 @@ export class PostgresLogLink implements Link {
       throw this.#failure ?? this.#lost(error);
     }
     if (page.swept !== undefined && comparePositions(after ?? page.swept, page.swept) < 0) return "gap";
-    return page.events.map(({ id, message }) => ({ type: "event", channel, message, id }));
+    return page.events.map((event) => ({ type: "event", channel, ...event }));
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -184,7 +187,7 @@ export class PostgresLogLink implements Link {
     const sql = this.#publisher.sql;
     const results = await Promise.allSettled(runs.map((run) => {
       const names = [...new Set(run.map((frame) => channelName(frame.channel)))];
-      return this.#publisher.run(this.#log.insert(sql, run.map((f) => [f.channel, f.message]), names));
+      return this.#publisher.run(this.#log.insert(sql, run, names));
     }));
     const again: EventFrame[][] = [];
     results.forEach((result, i) => {
@@ -200,6 +203,8 @@ export class PostgresLogLink implements Link {
   /** Sweeps each channel of `batch` that is due, after the insert on the same session. */
   #sweep(batch: readonly EventFrame[]): void {
     const now = this.#options.clock.now();
+    const { messages, maxAge = Infinity } = this.#options.history;
+    const interval = Math.min(SWEEP_INTERVAL, maxAge / 2);
     const channels = new Set<string>();
     for (const { channel } of batch) {
       let due = this.#sweeps.get(channel);
@@ -209,7 +214,7 @@ export class PostgresLogLink implements Link {
     }
     for (const channel of channels) {
       const due = this.#sweeps.get(channel)!;
-      if (now - due.at < SWEEP_INTERVAL && due.rows < this.#options.history.messages) continue;
+      if (now - due.at < interval && due.rows < messages) continue;
       this.#sweeps.set(channel, { at: now, rows: 0 });
       // A failed sweep is retried by a later publish; a lost session errors the link through onclose.
       this.#publisher.run(this.#log.sweep(this.#publisher.sql, channel)).catch(() => {});

@@ -135,7 +135,7 @@ export class LogReader {
       frames.push(resyncFrame(follow.channel, "gap"));
       follow.cursor = page.swept;
     }
-    for (const { id, message } of page.events) frames.push({ type: "event", channel: follow.channel, message, id });
+    for (const event of page.events) frames.push({ type: "event", channel: follow.channel, ...event });
     if (page.events.length > 0) follow.cursor = page.events[page.events.length - 1].id;
     if (frames.length > 0) this.#controller.enqueue(frames);
   }

@@ -5,6 +5,8 @@
  * position order, from concurrent publishers and a transaction held open,
  * each reach every subscriber exactly once.
  */
+// mod.ts first: lib/options.ts and lib/history.ts import each other, and loading a backend first trips on it.
+import { Broadcast, type BroadcastOptions } from "../mod.ts";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
@@ -14,8 +16,10 @@ import { channelName } from "../backends/_postgres_channel.ts";
 import { eventFrame, type EventFrame, type Frame } from "../lib/frame.ts";
 import { comparePositions, type HistoryOptions } from "../lib/history.ts";
 import type { Link } from "../lib/link.ts";
-import { admin, SERVER_URI, sized, terminate } from "./_postgres.ts";
-import { connectorContext, sleep, uniqueChannel, within } from "./_support.ts";
+import { beyondRetention, slowSubscriberWithinRetention, throughGaplessOutage } from "./_gapless.ts";
+import { admin, SERVER, SERVER_URI, sized, terminate } from "./_postgres.ts";
+import { TcpProxy } from "./_proxy.ts";
+import { connectorContext, eventually, readEvents, sleep, uniqueChannel, within } from "./_support.ts";
 
 const unhandled: unknown[] = [];
 process.on("unhandledRejection", (error) => void unhandled.push(error));
@@ -105,7 +109,6 @@ describe("postgres:// history mode, link by link", () => {
   });
   after(async () => {
     await Promise.all(links.map((link) => link.close()));
-    await sql.unsafe(`drop table if exists "${TABLE}", "${TABLE}_swept"`);
     await sql.end();
   });
 
@@ -120,12 +123,17 @@ describe("postgres:// history mode, link by link", () => {
       const start = await subscriber.subscribe(channel);
       assert.equal(typeof start, "string");
       await publish(publisher, channel, range("a", 5));
-      await publish(publisher, channel, range("a", 5, 5));
+      const writer = publisher.writable.getWriter();
+      await writer.write(range("a", 5, 5).map((m, i) => ({ ...eventFrame(channel, m), origin: `pub:${i + 1}` })));
+      writer.releaseLock();
       await frames.count(10);
+      assert.deepEqual(frames.events.map((e) => e.origin), [...Array(5).fill(undefined), "pub:1", "pub:2", "pub:3", "pub:4", "pub:5"]);
       assert.deepEqual(frames.events.map((e) => e.message), range("a", 10));
       const ids = frames.events.map((e) => e.id!);
       assert.equal(ascending([start as string, ...ids]), true, `ids ascend after the start: ${start} ${ids}`);
       assert.equal(ids.every((id) => /^\d+-\d+$/.test(id)), true);
+      await eventually(() => wire.length >= 2, 2_000, "the raw listener's notifications");
+      await sleep(50);
       assert.deepEqual(wire, ["", ""], "one empty NOTIFY per batch");
     } finally {
       await raw.end();
@@ -395,8 +403,96 @@ describe("postgres:// history mode and commit order", () => {
   });
 });
 
+/** Timing for real outages, as in the pub/sub tests. */
+const OUTAGE: BroadcastOptions = {
+  reconnect: { minDelay: 10, maxDelay: 100 },
+  liveness: { interval: 100, timeout: 400 },
+  connectTimeout: 2_000,
+};
+
+function options(what: string): BroadcastOptions {
+  return { ...OUTAGE, backendOptions: { applicationName: appName(what), historyTable: TABLE } };
+}
+
+describe("postgres:// history mode through a Broadcast: the gapless column", () => {
+  let sql: postgres.Sql;
+  const proxy = new TcpProxy({ host: SERVER.host, port: SERVER.port });
+  let proxied = "";
+
+  before(async () => {
+    sql = admin();
+    proxied = `postgres://${SERVER.user}@127.0.0.1:${await proxy.start()}/${SERVER.database}?history=1000`;
+  });
+  after(async () => {
+    await proxy.stop();
+    await sql.end();
+  });
+
+  it("the server terminating every session under publish load: every message once, in order, no resync", async () => {
+    await throughGaplessOutage({
+      uri: `${SERVER_URI}?history=1000`,
+      options: options("gapless-terminate"),
+      breakIt: async () => {
+        assert.equal(await terminate(sql, appName("gapless-terminate")) >= 1, true);
+      },
+      restore: async () => {},
+    });
+  });
+
+  it("a proxy that cuts every connection and refuses new ones for a while", async () => {
+    await throughGaplessOutage({ uri: proxied, options: options("gapless-cut"), breakIt: () => proxy.cut(), restore: () => proxy.restore() });
+  });
+
+  it("a proxy that stalls (a dead peer behind a firewall), found by the liveness probe", async () => {
+    await throughGaplessOutage({
+      uri: proxied,
+      options: options("gapless-stall"),
+      breakIt: async (group) => {
+        await proxy.stall();
+        await eventually(() => group.every((b) => b.state !== "up"), 5_000, "the probe to find the stall");
+      },
+      restore: () => proxy.restore(),
+    });
+  });
+
+  it("a slow subscriber that falls behind within retention misses nothing", async () => {
+    await slowSubscriberWithinRetention(`${SERVER_URI}?history=10000`, options("gapless-slow"));
+  });
+
+  it("beyond retention, exactly one resync frame (gap) per stream", async () => {
+    await beyondRetention(`${SERVER_URI}?history=50`, 300, options("gapless-retention"));
+  });
+
+  it("beyond retention by age: exactly one resync frame (gap), then what is kept", async () => {
+    const broadcast = await Broadcast.connect(`${SERVER_URI}?history=1000,100ms`, options("gapless-age"));
+    try {
+      const channel = uniqueChannel("age");
+      const reader = broadcast.subscribe(channel).getReader();
+      await broadcast.ready();
+      await broadcast.publish(channel, "older");
+      await broadcast.publish(channel, "old");
+      const { value: older } = await reader.read();
+      await sleep(150); // both are past their age
+      await broadcast.publish(channel, "new");
+      const swept = async () => (await sql.unsafe(`select 1 from "${TABLE}_swept" where channel = $1`, [channel])).length > 0;
+      await eventually(swept, 2_000, "the publisher's sweep");
+      const since = older?.type === "event" ? older.id : "";
+      const frames = await readEvents(broadcast.subscribe(channel, { since }).getReader(), 1);
+      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "new"]);
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+});
+
 describe("postgres:// leaves nothing behind in history mode", () => {
   it("no unhandled rejection happened in this process", () => {
     assert.deepEqual(unhandled, []);
+  });
+
+  after(async () => {
+    const sql = admin();
+    await sql.unsafe(`drop table if exists "${TABLE}", "${TABLE}_swept"`);
+    await sql.end();
   });
 });
