@@ -15,8 +15,9 @@
  * and one publisher's batches, each a later transaction, keep their order.
  * A row that is committed but not yet below `xmin` (because some other
  * transaction is still open) is reported as *pending*: the reader reads
- * again shortly. A transaction left open anywhere in the cluster thus
- * delays delivery until it ends; it never loses a row.
+ * again shortly. A transaction that has written something (so holds a
+ * transaction id) and stays open anywhere in the cluster thus delays
+ * delivery until it ends; it never loses a row. A read-only one does not.
  *
  * Publishers delete the oldest rows of a channel (by count, and by age when
  * `maxAge` is set), in position order and only among rows below `xmin`, and

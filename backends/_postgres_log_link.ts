@@ -38,6 +38,12 @@ export interface LogLinkOptions {
  * twice per `maxAge` when that is shorter), unless it grew by `messages` rows since.
  */
 const SWEEP_INTERVAL = 1000;
+/**
+ * How long after the publish that makes it due a sweep runs, in milliseconds:
+ * long enough for subscribers that keep up (woken by the NOTIFY) to have read
+ * a burst larger than the history, short enough that retention stays prompt.
+ */
+const SWEEP_DELAY = 20;
 // Characters per INSERT: large enough to amortise it, small enough to stream.
 const MAX_PART_CHARS = 1 << 20;
 
@@ -54,7 +60,7 @@ export class PostgresLogLink implements Link {
   /** NOTIFY channel → the streamcast channels subscribed through it. */
   readonly #names = new Map<string, Set<string>>();
   /** Per channel this link published on: when it last swept it, and rows written since. */
-  readonly #sweeps = new Map<string, { at: number; rows: number }>();
+  readonly #sweeps = new Map<string, { at: number; rows: number; scheduled: boolean }>();
   #failure: Error | undefined;
 
   constructor(uri: URL, options: LogLinkOptions) {
@@ -200,24 +206,29 @@ export class PostgresLogLink implements Link {
     if (again.length > 0) await this.#insertAll(again, dropped);
   }
 
-  /** Sweeps each channel of `batch` that is due, after the insert on the same session. */
+  /**
+   * Schedules a sweep of each channel of `batch` that is due. It runs a
+   * moment later: a batch larger than the history would otherwise lose rows
+   * before subscribers that keep up have read them.
+   */
   #sweep(batch: readonly EventFrame[]): void {
     const now = this.#options.clock.now();
     const { messages, maxAge = Infinity } = this.#options.history;
     const interval = Math.min(SWEEP_INTERVAL, maxAge / 2);
-    const channels = new Set<string>();
-    for (const { channel } of batch) {
+    const rows = new Map<string, number>();
+    for (const { channel } of batch) rows.set(channel, (rows.get(channel) ?? 0) + 1);
+    for (const [channel, added] of rows) {
       let due = this.#sweeps.get(channel);
-      if (due === undefined) this.#sweeps.set(channel, due = { at: -Infinity, rows: 0 });
-      due.rows++;
-      channels.add(channel);
-    }
-    for (const channel of channels) {
-      const due = this.#sweeps.get(channel)!;
-      if (now - due.at < interval && due.rows < messages) continue;
-      this.#sweeps.set(channel, { at: now, rows: 0 });
-      // A failed sweep is retried by a later publish; a lost session errors the link through onclose.
-      this.#publisher.run(this.#log.sweep(this.#publisher.sql, channel)).catch(() => {});
+      if (due === undefined) this.#sweeps.set(channel, due = { at: -Infinity, rows: 0, scheduled: false });
+      due.rows += added;
+      if (due.scheduled || (now - due.at < interval && due.rows < messages)) continue;
+      const sweep = due;
+      sweep.scheduled = true;
+      this.#options.clock.delay(Math.min(SWEEP_DELAY, interval), this.#stop.signal).then(() => {
+        Object.assign(sweep, { at: this.#options.clock.now(), rows: 0, scheduled: false });
+        // A failed sweep is retried by a later publish; a lost session errors the link through onclose.
+        this.#publisher.run(this.#log.sweep(this.#publisher.sql, channel)).catch(() => {});
+      }, () => {});
     }
   }
 

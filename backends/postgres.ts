@@ -31,8 +31,8 @@
  * event's id is `"<xid>-<seq>"`: the writing transaction's id and a
  * sequence number. A listener reads only rows of transactions older than
  * any still open, so none is skipped whatever the commit order
- * (`_postgres_log.ts`); a transaction left open anywhere in the cluster
- * delays delivery until it ends, and never loses a row. Publishers delete
+ * (`_postgres_log.ts`); a writing transaction left open anywhere in the
+ * cluster delays delivery until it ends, and never loses a row. Publishers delete
  * what `history.messages` and `history.maxAge` no longer keep.
  *
  * @module
