@@ -81,8 +81,10 @@ export class StreamReader {
     }
   }
 
-  stop(): void {
+  /** Stops after the command in flight; a round still asked for fails with `reason`. */
+  stop(reason: Error): void {
     this.#stopped = true;
+    this.#round.reject(reason);
     this.#idle?.resolve();
   }
 

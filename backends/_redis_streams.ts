@@ -181,7 +181,7 @@ class StreamsLink implements Link {
         this.#controller.close();
       } catch { /* cancelled or errored already */ }
     }
-    this.#stream?.stop();
+    this.#stream?.stop(this.#error);
     this.#reader.client.destroy();
     this.#writer.client.destroy();
     return Promise.resolve();
@@ -229,7 +229,7 @@ class StreamsLink implements Link {
     this.#error = error;
     this.#onLost(cause);
     this.#controller.error(error);
-    this.#stream?.stop();
+    this.#stream?.stop(error);
     // The other connection goes too, so that every pending command settles now.
     this.#reader.client.destroy();
     this.#writer.client.destroy();

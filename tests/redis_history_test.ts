@@ -5,6 +5,9 @@
  * stalled proxy, and the wire format redis-cli sees.
  */
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { redis } from "../backends/redis.ts";
@@ -12,7 +15,7 @@ import { type EventFrame, eventFrame, type Frame } from "../lib/frame.ts";
 import { comparePositions, type HistoryOptions } from "../lib/history.ts";
 import type { Link } from "../lib/link.ts";
 import { TcpProxy } from "./_proxy.ts";
-import { admin, type Admin, redisCli } from "./_redis.ts";
+import { admin, type Admin, RedisServer, redisCli } from "./_redis.ts";
 import { connectorContext, sleep, uniqueChannel, within } from "./_support.ts";
 
 const REDIS = { host: "127.0.0.1", port: 6379 };
@@ -296,6 +299,66 @@ describe("redis:// history mode, link by link", () => {
     await assert.rejects(o.publish(ch, "after"), /Lost the reader connection/);
     await assert.rejects(o.link.subscribe(channel("late")));
     await o.close();
+  });
+});
+
+describe("redis:// history mode from one link to the next", () => {
+  it("a new link subscribed after the last ID it saw gets exactly what it missed, in order, with no resync", async () => {
+    const ch = uniqueChannel("next-link");
+    const direct = await admin(REDIS.port);
+    const first = await open();
+    try {
+      await first.link.subscribe(ch);
+      await first.publish(ch, "a", "b");
+      const seen = await take(first.frames, 2) as EventFrame[];
+      await first.close();
+      await xadd(direct, ch, 3, "missed");
+      const second = await open();
+      try {
+        assert.equal(await second.link.subscribe(ch, { after: seen[1].id! }), seen[1].id);
+        await second.publish(ch, "c");
+        assert.deepEqual(messages(await take(second.frames, 4)), ["missed0", "missed1", "missed2", "c"]);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first.close();
+      await direct.send(["DEL", ch]);
+      await direct.close();
+    }
+  });
+
+  it("through a redis-server killed and restarted with an fsync'd append-only file: the missed events, no resync; over RESP2", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "streamcast-aof-"));
+    const server = await RedisServer.start(["--appendonly", "yes", "--appendfsync", "always", "--dir", dir]);
+    const uri = `redis://127.0.0.1:${server.port}`;
+    try {
+      const ch = uniqueChannel("restart");
+      const first = await open({ messages: 100 }, uri, { resp: 2 });
+      await first.link.subscribe(ch);
+      await first.publish(ch, "a", "b");
+      const seen = await take(first.frames, 2) as EventFrame[];
+      await server.kill();
+      await assert.rejects(within(first.frames.read(), 5_000, "the readable to error"), /Lost the (reader|writer) connection/);
+      await first.close();
+      await server.restart();
+      const direct = await admin(server.port);
+      await xadd(direct, ch, 2, "after");
+      await direct.close();
+      const second = await open({ messages: 100 }, uri, { resp: 2 });
+      try {
+        assert.equal(await second.link.subscribe(ch, { after: seen[1].id! }), seen[1].id);
+        assert.deepEqual(messages(await take(second.frames, 2)), ["after0", "after1"]);
+        const gone = uniqueChannel("gone");
+        assert.equal(await second.link.subscribe(gone, { after: seen[1].id! }), "0-0", "a stream that is gone");
+        assert.deepEqual(messages(await take(second.frames, 1)), ["<resync:gap>"]);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await server.kill();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
