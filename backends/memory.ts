@@ -7,17 +7,27 @@
  * makes a hub go down, come back, or stall without closing. The connector
  * holds nothing beyond its links: the hub is the state, and it outlives them.
  *
+ * In history mode the hub keeps each channel's last events (as many as the
+ * largest `messages` any connector asked for, and no older than its
+ * `maxAge`), numbered 1, 2, … per channel; a link resumes after a position,
+ * so a cut or a stall of the hub costs a subscriber nothing it keeps.
+ *
  * @module
  */
 import { BackboneUnavailableError } from "../lib/errors.ts";
-import type { EventFrame } from "../lib/frame.ts";
-import type { Backend, Connector, Link } from "../lib/link.ts";
+import type { Clock } from "../lib/clock.ts";
+import { type EventFrame, type Frame, resyncFrame } from "../lib/frame.ts";
+import type { HistoryOptions } from "../lib/history.ts";
+import type { Backend, Connector, Link, Start } from "../lib/link.ts";
+import { RingBuffer } from "../lib/ring_buffer.ts";
 import { TickBatcher } from "../lib/tick_batcher.ts";
 
 /** Builds a connector whose links go to the in-process hub named by the URI's host. */
-export const memory: Backend = (uri): Connector => {
-  const hub = memoryHub(uri.hostname);
-  return { open: () => hub.connect() };
+export const memory: Backend = (uri, context): Connector => {
+  const hub = memoryHub(uri.hostname) as Hub;
+  const { history, clock } = context;
+  if (history) hub.keep(history);
+  return { open: () => hub.connect(history ? clock : undefined) };
 };
 
 export default memory;
@@ -42,6 +52,10 @@ const hubs = new Map<string, Hub>();
 
 /** The hub named `name` (the default hub for ""), created on first use. */
 export function memoryHub(name = ""): MemoryHub & { connect(): Promise<Link> } {
+  return hub(name);
+}
+
+function hub(name: string): Hub {
   let hub = hubs.get(name);
   if (hub === undefined) {
     hub = new Hub(name);
@@ -51,11 +65,23 @@ export function memoryHub(name = ""): MemoryHub & { connect(): Promise<Link> } {
 }
 
 
+/** One channel's kept events, in history mode. */
+interface Kept {
+  /** The last event's number; events are numbered 1, 2, … */
+  last: number;
+  /** The highest number dropped from history. */
+  dropped: number;
+  readonly events: RingBuffer<{ frame: EventFrame; at: number }>;
+}
+
 class Hub implements MemoryHub {
   state: "up" | "down" | "stalled" = "up";
   readonly links = new Set<MemoryLink>();
   readonly #channels = new Map<string, Set<MemoryLink>>();
   #waiting: (() => void)[] = [];
+  /** History mode: what is kept, and each channel's events. */
+  #keep: { messages: number; maxAge: number } | undefined;
+  readonly #kept = new Map<string, Kept>();
 
   readonly name: string;
   constructor(name: string) {
@@ -70,10 +96,18 @@ class Hub implements MemoryHub {
     return this.#channels.get(channel)?.size ?? 0;
   }
 
-  async connect(): Promise<Link> {
+  /** Keeps at least as much history as `history` asks for. */
+  keep(history: HistoryOptions): void {
+    const messages = Math.max(this.#keep?.messages ?? 0, history.messages);
+    const maxAge = Math.max(this.#keep?.maxAge ?? 0, history.maxAge ?? Infinity);
+    this.#keep = { messages, maxAge };
+  }
+
+  /** Opens a link; a history-mode link (given the clock its ages go by) reads from positions. */
+  async connect(clock?: Clock): Promise<Link> {
     while (this.state === "stalled") await new Promise<void>((resolve) => this.#waiting.push(resolve));
     if (this.state === "down") throw this.#downError();
-    const link = new MemoryLink(this);
+    const link = new MemoryLink(this, clock);
     this.links.add(link);
     return link;
   }
@@ -94,11 +128,57 @@ class Hub implements MemoryHub {
     this.#wake();
   }
 
-  deliver(batch: readonly EventFrame[]): void {
-    for (const frame of batch) {
+  deliver(batch: readonly EventFrame[], now: number): void {
+    for (const plain of batch) {
+      const frame = this.#record(plain, now);
       const links = this.#channels.get(frame.channel);
       if (links === undefined) continue;
-      for (const link of links) link.receive(frame);
+      for (const link of links) link.receive(link.history ? frame : plain);
+    }
+  }
+
+  /** Keeps `plain` in its channel's history, numbered, in history mode. */
+  #record(plain: EventFrame, now: number): EventFrame {
+    if (this.#keep === undefined) return plain;
+    const { messages } = this.#keep;
+    let kept = this.#kept.get(plain.channel);
+    if (kept === undefined) this.#kept.set(plain.channel, kept = { last: 0, dropped: 0, events: new RingBuffer(messages) });
+    const frame: EventFrame = { type: "event", channel: plain.channel, message: plain.message, id: String(++kept.last) };
+    if (kept.events.push({ frame, at: now }) !== undefined) kept.dropped++;
+    return frame;
+  }
+
+  /** The channel's last position. */
+  position(channel: string): string {
+    return String(this.#kept.get(channel)?.last ?? 0);
+  }
+
+  /**
+   * The kept events of `channel` after `after` (from the oldest when
+   * undefined) up to `upTo`, at most `limit`; "gap" when some after `after`
+   * are no longer kept.
+   */
+  history(channel: string, after: string | undefined, upTo: string, limit: number, now: number): EventFrame[] | "gap" {
+    const kept = this.#kept.get(channel);
+    if (kept === undefined) return after === undefined || after === "0" ? [] : "gap";
+    this.#expire(kept, now);
+    if (after !== undefined && !/^\d{1,15}$/.test(after)) return "gap"; // not a position of this hub
+    const from = after === undefined ? kept.dropped : Number(after);
+    if (from < kept.dropped) return "gap";
+    const frames: EventFrame[] = [];
+    const first = kept.last - kept.events.length + 1;
+    for (let n = Math.max(from + 1, first); n <= Math.min(Number(upTo), kept.last) && frames.length < limit; n++) {
+      frames.push(kept.events.at(n - first)!.frame);
+    }
+    return frames;
+  }
+
+  /** Drops what is older than `maxAge`. */
+  #expire(kept: Kept, now: number): void {
+    const maxAge = this.#keep?.maxAge ?? Infinity;
+    while (kept.events.length > 0 && now - kept.events.at(0)!.at > maxAge) {
+      kept.events.shift();
+      kept.dropped++;
     }
   }
 
@@ -128,13 +208,15 @@ class Hub implements MemoryHub {
 }
 
 class MemoryLink implements Link {
-  readonly readable: ReadableStream<EventFrame[]>;
+  readonly readable: ReadableStream<Frame[]>;
   readonly writable: WritableStream<EventFrame[]>;
   readonly channels = new Set<string>();
   stalled = false;
   readonly hub: Hub;
-  #controller!: ReadableStreamDefaultController<EventFrame[]>;
-  readonly #batcher = new TickBatcher<EventFrame[]>({
+  /** Set in history mode: the clock that dates events. */
+  readonly #clock: Clock | undefined;
+  #controller!: ReadableStreamDefaultController<Frame[]>;
+  readonly #batcher = new TickBatcher<Frame[]>({
     create: () => [],
     flush: (batch) => {
       if (!this.#error && !this.stalled) this.#controller.enqueue(batch);
@@ -142,8 +224,9 @@ class MemoryLink implements Link {
   });
   #error: Error | undefined;
 
-  constructor(hub: Hub) {
+  constructor(hub: Hub, clock: Clock | undefined) {
     this.hub = hub;
+    this.#clock = clock;
     this.readable = new ReadableStream({
       start: (controller) => {
         this.#controller = controller;
@@ -151,20 +234,42 @@ class MemoryLink implements Link {
       cancel: () => this.#end(),
     });
     this.writable = new WritableStream({
-      write: (batch) => this.#answer(() => this.hub.deliver(batch)),
+      write: (batch) => this.#answer(() => this.hub.deliver(batch, this.#now())),
     });
   }
 
-  receive(frame: EventFrame): void {
+  /** Whether this link reads from positions (history mode). */
+  get history(): boolean {
+    return this.#clock !== undefined;
+  }
+
+  receive(frame: Frame): void {
     if (this.stalled || this.#error) return;
     this.#batcher.current().push(frame);
   }
 
-  subscribe(channel: string): Promise<void> {
+  subscribe(channel: string, start: Start = "new"): Promise<string | void> {
     return this.#answer(() => {
       this.channels.add(channel);
       this.hub.join(this, channel);
+      if (!this.history) return;
+      const position = this.hub.position(channel);
+      if (start === "new") return position;
+      // What was missed comes first, then live events: all of it at once, nothing in between.
+      let after = start === "oldest" ? undefined : start.after;
+      let missed = this.hub.history(channel, after, position, Infinity, this.#now());
+      if (missed === "gap") {
+        this.receive(resyncFrame(channel, "gap"));
+        after = undefined;
+        missed = this.hub.history(channel, after, position, Infinity, this.#now()) as EventFrame[];
+      }
+      for (const frame of missed) this.receive(frame);
+      return after ?? (missed.length > 0 ? String(Number(missed[0].id) - 1) : position);
     });
+  }
+
+  read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
+    return this.#answer(() => this.hub.history(channel, after, upTo, limit, this.#now()));
   }
 
   unsubscribe(channel: string): Promise<void> {
@@ -201,11 +306,14 @@ class MemoryLink implements Link {
     this.hub.drop(this);
   }
 
+  #now(): number {
+    return this.#clock?.now() ?? 0;
+  }
+
   // Every request either answers, fails like a lost connection, or (stalled) hangs.
-  #answer(action: () => void): Promise<void> {
+  #answer<T>(action: () => T): Promise<T> {
     if (this.#error) return Promise.reject(this.#error);
     if (this.stalled) return new Promise(() => {}); // garbage once the link is dropped
-    action();
-    return Promise.resolve();
+    return Promise.resolve(action());
   }
 }

@@ -1,8 +1,10 @@
+import { catchUp } from "./catch_up.ts";
 import { configFromEnv, type EnvOptions } from "./env.ts";
-import { ClosedError, ConfigError, isPermissionError } from "./errors.ts";
+import { ClosedError, ConfigError, configIssue, isPermissionError } from "./errors.ts";
 import type { BroadcastEventListener, BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
 import type { SubscribeOptions } from "./fan_out.ts";
+import { type HistoryOptions, takeHistory } from "./history.ts";
 import type { Connector, ConnectorContext, Direction, Link } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
@@ -62,6 +64,8 @@ export class Broadcast extends EventTarget {
   readonly #checkChannel: ChannelCheck;
   readonly #checkMessage: MessageCheck;
   readonly #options: ResolvedOptions;
+  /** Set in history mode. */
+  readonly #history: HistoryOptions | undefined;
   readonly #subscriptions: Subscriptions;
   readonly #pipeline: Pipeline;
   readonly #supervisor: Supervisor;
@@ -86,16 +90,29 @@ export class Broadcast extends EventTarget {
    */
   constructor(uri: string | URL, options: BroadcastOptions = {}) {
     super();
-    this.#url = parseUri(uri);
-    this.uri = maskUri(this.#url);
+    const parsed = parseUri(uri);
+    this.uri = maskUri(parsed);
+    const resolved = parseOptions(options);
+    // History mode is the core's: the backend gets it as `ConnectorContext.history`.
+    const { history, url, settings } = takeHistory(parsed, resolved.backendOptions);
+    this.#url = url;
+    this.#history = history;
+    this.#options = { ...resolved, backendOptions: { ...settings } };
     this.#checkChannel = channelCheck(this.#url);
-    this.#options = parseOptions(options);
     const { replayBufferSize, subscriberBuffer, backendOptions, backend } = this.#options;
     if (backend === undefined) validateSettings(this.#url, backendOptions);
     this.#checkMessage = messageCheck(this.#url, backendOptions);
     this.#subscriptions = new Subscriptions({
       onError: (link, error) => this.#supervisor.lost(link, error),
       onChange: () => this.#settleWaiters(),
+      ...history && {
+        // A channel resumes after the last event this instance had, or starts with what is new.
+        start: (channel: string) => {
+          const after = this.#pipeline.fanOut.positions.get(channel);
+          return after === undefined ? "new" : { after };
+        },
+        onSubscribed: (channel: string, position: string) => this.#pipeline.fanOut.advance(channel, position),
+      },
     });
     this.#pipeline = new Pipeline({
       replayBufferSize,
@@ -108,8 +125,20 @@ export class Broadcast extends EventTarget {
       onFirstSubscriber: (channel) => this.#subscriptions.want(channel),
       onLastSubscriber: (channel) => this.#subscriptions.unwant(channel),
       onSubscriberOverflow: (channel, dropped) => this.#emit("overflow", { channel, dropped, source: "subscriber" }),
+      ...history && {
+        catchUp: (target, after, unfilled) => {
+          const source = {
+            whenSubscribed: (channel: string, signal: AbortSignal) => this.#subscriptions.whenSubscribed(channel, signal),
+            positions: this.#pipeline.fanOut.positions,
+            delay: (ms: number, signal: AbortSignal) => this.#options.clock.delay(ms, signal),
+          };
+          catchUp(source, target, after, unfilled).catch(() => {});
+        },
+      },
     });
-    this.#supervisor = new Supervisor(this.#options, {
+    // History mode fills a gap from the backbone: no resync on reconnect; the link says when it cannot.
+    const supervised = history ? { ...this.#options, resyncOnReconnect: false } : this.#options;
+    this.#supervisor = new Supervisor(supervised, {
       open: (signal) => this.#openLink(signal),
       pipeline: this.#pipeline,
       subscriptions: this.#subscriptions,
@@ -256,6 +285,10 @@ export class Broadcast extends EventTarget {
   subscribe(channel: string, options: SubscribeOptions = {}): ReadableStream<Frame> {
     this.#checkChannel(channel);
     parseSubscribeOptions(options);
+    if (options.since !== undefined && options.since !== "new" && this.#history === undefined) {
+      const expected = `"new" (a stream starts at a position in history mode only: add ?history=<messages> to the URI)`;
+      throw new ConfigError([configIssue("subscribe option since", expected, JSON.stringify(options.since))]);
+    }
     if (this.state === "failed" || this.state === "closed") {
       const error = this.#supervisor.failure ?? new ClosedError();
       return new ReadableStream({ start: (controller) => controller.error(error) });
@@ -312,6 +345,7 @@ export class Broadcast extends EventTarget {
     return {
       settings: this.#options.backendOptions,
       clock: this.#options.clock,
+      ...this.#history && { history: this.#history },
       dropped: (frame: EventFrame, reason: unknown, direction: Direction) => {
         this.#backbone.dropped++;
         if (direction === "outbound") this.#backbone.outbound++;

@@ -1,4 +1,6 @@
 import type { Frame, ResyncFrame } from "./frame.ts";
+import { resyncFrame } from "./frame.ts";
+import { comparePositions } from "./history.ts";
 import { RingBuffer } from "./ring_buffer.ts";
 
 /** Options for {@linkcode FanOut}. */
@@ -11,6 +13,34 @@ export interface FanOutOptions {
   onLastSubscriber?: (channel: string) => void;
   /** Called when a subscriber's backlog of `dropped` frames was dropped. */
   onOverflow?: (channel: string, dropped: number) => void;
+  /**
+   * History mode: fills `target` with the events of its channel after
+   * `after` (from the oldest kept when undefined), then releases it to live
+   * events. Called for a subscriber that starts at a position, and for one
+   * whose backlog was dropped, instead of handing it a resync frame. What
+   * history cannot fill ends in a resync frame with reason `unfilled`.
+   */
+  catchUp?: (target: CatchUpTarget, after: string | undefined, unfilled: "gap" | "overflow") => void;
+}
+
+/**
+ * A subscriber being filled from history: live events are held back until
+ * {@linkcode CatchUpTarget.release}, which hands out those past what history filled.
+ */
+export interface CatchUpTarget {
+  readonly channel: string;
+  /** Aborts once the subscriber is gone. */
+  readonly signal: AbortSignal;
+  /** How many events of history to hand over at a time. */
+  readonly pageSize: number;
+  /** How many times held live events were dropped (too many while catching up): history must then reach further. */
+  heldDrops(): number;
+  /** Queues frames read from history (a resync frame says what history could not fill). */
+  fill(frames: readonly Frame[]): void;
+  /** Resolves once the reader has taken most of what is queued. */
+  room(): Promise<void>;
+  /** Ends the catch-up: a resync frame first when `resync` is given, then the held live events past `through`. */
+  release(through: string | undefined, resync?: ResyncFrame["reason"]): void;
 }
 
 /** Options for one subscriber stream. */
@@ -19,6 +49,13 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** Overrides the fan-out's `highWaterMark` for this subscriber. */
   highWaterMark?: number;
+  /**
+   * History mode: where the stream starts. An event's `id` starts right
+   * after that event; `"oldest"` at the oldest event kept; `"new"` (the
+   * default) with events published from now on. A position no longer kept
+   * starts with a resync frame (`gap`), then the oldest kept.
+   */
+  since?: string;
 }
 
 // Frames handed to a stream per pull: enough to amortise the pull, few enough
@@ -50,6 +87,8 @@ export class FanOut {
   readonly writable: WritableStream<Frame[]>;
   /** Events accepted for delivery, events dropped on overflow, resync frames handed out. */
   readonly stats = { delivered: 0, dropped: 0, resyncs: 0 };
+  /** History mode: the position of each subscribed channel, the last event's id or where its subscription started. */
+  readonly positions: Map<string, string> = new Map();
   readonly #options: FanOutOptions;
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Subscribers that held more than their bound at the end of a delivery. */
@@ -74,26 +113,45 @@ export class FanOut {
     return size;
   }
 
-  /** Hands a batch to every subscriber of each frame's channel. */
+  /**
+   * Hands a batch to every subscriber of each frame's channel. In history
+   * mode, an event at or before its channel's position is not handed out again.
+   */
   deliver(batch: readonly Frame[]): void {
     for (const frame of batch) {
       const subscribers = this.#channels.get(frame.channel);
       if (subscribers === undefined) continue;
+      let before: string | undefined;
+      if (frame.type === "event" && frame.id !== undefined) {
+        before = this.positions.get(frame.channel);
+        if (before !== undefined && comparePositions(frame.id, before) <= 0) continue;
+        this.positions.set(frame.channel, frame.id);
+      }
       for (const subscriber of subscribers) {
-        if (subscriber.push(frame)) this.#lagging.add(subscriber);
+        if (subscriber.push(frame, before)) this.#lagging.add(subscriber);
       }
     }
     if (this.#lagging.size > 0) this.#sweep ??= setTimeout(() => this.#dropLagging(), 0);
   }
 
+  /**
+   * History mode: the backbone delivers `channel` from after `position` on
+   * (a subscription was acknowledged); kept unless the channel is already further.
+   */
+  advance(channel: string, position: string): void {
+    if (!this.#channels.has(channel)) return;
+    const current = this.positions.get(channel);
+    if (current === undefined || comparePositions(position, current) > 0) this.positions.set(channel, position);
+  }
+
   /** Opens a stream of the frames on `channel`. */
   subscribe(channel: string, options: SubscribeOptions = {}): ReadableStream<Frame> {
-    const { signal } = options;
+    const { signal, since = "new" } = options;
     const capacity = options.highWaterMark ?? this.#options.highWaterMark ?? 1000;
     let subscriber!: Subscriber;
     const stream = new ReadableStream<Frame>({
       start: (controller) => {
-        subscriber = new Subscriber(channel, capacity, controller, this.stats);
+        subscriber = new Subscriber(channel, capacity, controller, this.stats, this.positions.get(channel));
       },
       pull: () => subscriber.pull(),
       cancel: () => this.#remove(subscriber),
@@ -101,6 +159,11 @@ export class FanOut {
     if (signal?.aborted) {
       subscriber.close();
       return stream;
+    }
+    const { catchUp } = this.#options;
+    if (catchUp && since !== "new") {
+      const after = since === "oldest" ? undefined : since;
+      catchUp(subscriber.hold(after), after, "gap");
     }
     let set = this.#channels.get(channel);
     if (set === undefined) {
@@ -132,9 +195,13 @@ export class FanOut {
 
   #dropLagging(): void {
     this.#sweep = undefined;
+    const { catchUp } = this.#options;
     for (const subscriber of this.#lagging) {
-      const dropped = subscriber.dropIfLagging();
-      if (dropped > 0) this.#options.onOverflow?.(subscriber.channel, dropped);
+      const dropped = subscriber.dropIfLagging(catchUp !== undefined);
+      if (dropped === 0) continue;
+      // History mode: what was dropped is read again from the backbone, after what the reader has.
+      if (catchUp) catchUp(subscriber.hold(subscriber.cursor), subscriber.cursor, "overflow");
+      else this.#options.onOverflow?.(subscriber.channel, dropped);
     }
     this.#lagging.clear();
   }
@@ -145,6 +212,7 @@ export class FanOut {
     this.#lagging.clear();
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
+    this.positions.clear();
     for (const set of channels) {
       for (const subscriber of set) {
         subscriber.detach();
@@ -155,10 +223,12 @@ export class FanOut {
 
   #remove(subscriber: Subscriber): void {
     subscriber.detach();
+    subscriber.cancel();
     this.#lagging.delete(subscriber);
     const set = this.#channels.get(subscriber.channel);
     if (!set?.delete(subscriber) || set.size > 0) return;
     this.#channels.delete(subscriber.channel);
+    this.positions.delete(subscriber.channel);
     this.#options.onLastSubscriber?.(subscriber.channel);
   }
 }
@@ -170,26 +240,65 @@ class Subscriber {
   readonly #controller: ReadableStreamDefaultController<Frame>;
   readonly #stats: FanOut["stats"];
   readonly #queue = new RingBuffer<Frame>(Number.MAX_SAFE_INTEGER);
+  /** Aborted once the stream ends: stops a catch-up. */
+  readonly #life = new AbortController();
   #waiting = false;
   #closing = false;
   #resyncQueued = false;
+  /** History mode: the id of the last event handed to the reader, or the position the stream started at. */
+  #cursor: string | undefined;
+  /** Whether `#cursor` is known: undefined then means "before the oldest kept". */
+  #cursorKnown: boolean;
+  /** While catching up: the live frames held back. */
+  #held: Frame[] | undefined;
+  #heldDrops = 0;
+  #room: (() => void) | undefined;
 
-  constructor(channel: string, capacity: number, controller: ReadableStreamDefaultController<Frame>, stats: FanOut["stats"]) {
+  constructor(
+    channel: string,
+    capacity: number,
+    controller: ReadableStreamDefaultController<Frame>,
+    stats: FanOut["stats"],
+    position: string | undefined,
+  ) {
     this.channel = channel;
     this.#capacity = capacity;
     this.#controller = controller;
     this.#stats = stats;
+    this.#cursor = position;
+    this.#cursorKnown = position !== undefined;
   }
 
-  /** Queues `frame`; true when the queue now holds more than the bound. */
-  push(frame: Frame): boolean {
+  /** History mode: where the reader stands, to read again from after it. */
+  get cursor(): string | undefined {
+    return this.#cursor;
+  }
+
+  /**
+   * Queues `frame` (held back while catching up); true when the queue now
+   * holds more than the bound. `before` is the channel's position before
+   * this event: where a stream that has handed out nothing yet stands.
+   */
+  push(frame: Frame, before?: string): boolean {
     if (this.#closing) return false;
+    if (!this.#cursorKnown) {
+      this.#cursor = before;
+      this.#cursorKnown = before !== undefined;
+    }
+    if (this.#held !== undefined) {
+      this.#hold(frame);
+      return false;
+    }
+    return this.#enqueue(frame);
+  }
+
+  #enqueue(frame: Frame): boolean {
     if (frame.type === "resync" && this.#resyncQueued) return false; // one is already waiting
     if (frame.type === "resync") this.#stats.resyncs++;
     else this.#stats.delivered++;
     if (this.#waiting) {
       this.#waiting = false;
-      this.#controller.enqueue(frame);
+      this.#handOut(frame);
       return false;
     }
     if (frame.type === "resync") this.#resyncQueued = true;
@@ -197,23 +306,82 @@ class Subscriber {
     return this.#queue.length > this.#capacity;
   }
 
+  #handOut(frame: Frame): void {
+    if (frame.type === "event" && frame.id !== undefined) {
+      this.#cursor = frame.id;
+      this.#cursorKnown = true;
+    }
+    this.#controller.enqueue(frame);
+  }
+
+  /** Starts holding live frames back while history fills the stream from after `after`. */
+  hold(after: string | undefined): CatchUpTarget {
+    this.#held = [];
+    this.#cursor = after;
+    this.#cursorKnown = true;
+    return {
+      channel: this.channel,
+      signal: this.#life.signal,
+      pageSize: Math.max(1, Math.min(500, Math.floor(this.#capacity / 2))),
+      heldDrops: () => this.#heldDrops,
+      fill: (frames) => {
+        if (this.#closing) return;
+        for (const frame of frames) this.#enqueue(frame);
+      },
+      room: () => {
+        if (this.#closing || this.#queue.length <= this.#capacity / 2) return Promise.resolve();
+        return new Promise((resolve) => this.#room = resolve);
+      },
+      release: (through, resync) => this.#release(through, resync),
+    };
+  }
+
+  #hold(frame: Frame): void {
+    const held = this.#held!;
+    held.push(frame);
+    if (held.length <= this.#capacity) return;
+    // Too many while catching up: history reaches further instead; a resync frame is kept.
+    this.#held = held.filter((f) => f.type === "resync").slice(-1);
+    this.#heldDrops++;
+  }
+
+  #release(through: string | undefined, resync: ResyncFrame["reason"] | undefined): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    if (this.#closing) return;
+    if (resync !== undefined) this.#enqueue(resyncFrame(this.channel, resync));
+    for (const frame of held) {
+      const seen = through !== undefined && frame.type === "event" && frame.id !== undefined &&
+        comparePositions(frame.id, through) <= 0;
+      if (!seen) this.#enqueue(frame);
+    }
+  }
+
   pull(): void {
     const queue = this.#queue;
     if (queue.length === 0) {
       if (this.#closing) this.#controller.close();
       else this.#waiting = true;
+      this.#wakeRoom();
       return;
     }
     for (let i = 0; i < PULL_BATCH && queue.length > 0; i++) {
       const frame = queue.shift()!;
       if (frame.type === "resync") this.#resyncQueued = false;
-      this.#controller.enqueue(frame);
+      this.#handOut(frame);
     }
     if (queue.length === 0 && this.#closing) this.#controller.close();
+    if (queue.length <= this.#capacity / 2) this.#wakeRoom();
+  }
+
+  #wakeRoom(): void {
+    const wake = this.#room;
+    this.#room = undefined;
+    wake?.();
   }
 
   close(): void {
-    this.#closing = true;
+    this.#end();
     if (this.#waiting || this.#queue.length === 0) {
       this.#waiting = false;
       try {
@@ -223,23 +391,46 @@ class Subscriber {
   }
 
   error(reason: unknown): void {
-    this.#closing = true;
+    this.#end();
     this.#queue.clear();
     try {
       this.#controller.error(reason);
     } catch { /* already closed or cancelled */ }
   }
 
-  /** Drops the backlog if the subscriber still lags beyond its bound; returns how many events went. */
-  dropIfLagging(): number {
-    if (this.#closing || this.#queue.length <= this.#capacity) return 0;
+  /** The stream is ending (closed, errored or cancelled): a catch-up stops. */
+  #end(): void {
+    this.#closing = true;
+    this.#held = undefined;
+    this.#life.abort();
+    this.#wakeRoom();
+  }
+
+  /** The reader cancelled. */
+  cancel(): void {
+    this.#end();
+  }
+
+  /**
+   * Drops the backlog if the subscriber still lags beyond its bound; returns
+   * how many events went. Unless `refill` (history mode: they are read again
+   * instead), a resync frame with reason `overflow` takes their place.
+   */
+  dropIfLagging(refill = false): number {
+    if (this.#closing || this.#held !== undefined || this.#queue.length <= this.#capacity) return 0;
     const dropped = this.#queue.length - (this.#resyncQueued ? 1 : 0);
+    const resync = this.#resyncQueued ? this.#queue.drain().filter((f) => f.type === "resync").slice(-1) : [];
     this.#queue.clear();
-    this.#stats.dropped += dropped;
     this.#stats.delivered -= dropped;
+    if (refill) {
+      // Not lost: they come again from history. A resync frame already queued stays.
+      for (const frame of resync) this.#queue.push(frame);
+      this.#resyncQueued = resync.length > 0;
+      return dropped;
+    }
+    this.#stats.dropped += dropped;
     if (!this.#resyncQueued) this.#stats.resyncs++;
-    const resync: ResyncFrame = { type: "resync", channel: this.channel, reason: "overflow" };
-    this.#queue.push(resync);
+    this.#queue.push({ type: "resync", channel: this.channel, reason: "overflow" });
     this.#resyncQueued = true;
     return dropped;
   }

@@ -3,6 +3,7 @@ import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import { type ConfigIssue, ConfigError, configIssue } from "./errors.ts";
 import type { Backend } from "./link.ts";
+import { isPosition } from "./history.ts";
 
 /** How a Broadcast behaves; every time is in milliseconds. */
 export interface BroadcastOptions {
@@ -162,10 +163,14 @@ export function toConfigIssues(
 const SubscribeOptionsSchema = v.strictObject({
   signal: v.optional(v.instance(AbortSignal)),
   highWaterMark: v.optional(v.pipe(v.number(), integer, v.minValue(1))),
+  since: v.optional(v.pipe(
+    v.string(),
+    v.check((since) => since === "new" || since === "oldest" || isPosition(since), "Expected an event's id, \"oldest\" or \"new\""),
+  )),
 });
 
 /** Validates the options of one `subscribe` call; throws `ConfigError` naming the problem. */
-export function parseSubscribeOptions<T extends { signal?: AbortSignal; highWaterMark?: number }>(options: T): T {
+export function parseSubscribeOptions<T extends { signal?: AbortSignal; highWaterMark?: number; since?: string }>(options: T): T {
   notAnObject(options, "subscribe options");
   const result = v.safeParse(SubscribeOptionsSchema, options);
   if (!result.success) throw new ConfigError(toConfigIssues(result.issues, (path) => `subscribe option ${path}`));

@@ -26,6 +26,8 @@ export interface PipelineOptions {
   onFirstSubscriber: FanOutOptions["onFirstSubscriber"];
   onLastSubscriber: FanOutOptions["onLastSubscriber"];
   onSubscriberOverflow: FanOutOptions["onOverflow"];
+  /** History mode: fills a subscriber from history (see {@linkcode FanOutOptions.catchUp}). */
+  catchUp?: FanOutOptions["catchUp"];
 }
 
 /**
@@ -70,6 +72,7 @@ export class Pipeline {
       onFirstSubscriber: options.onFirstSubscriber,
       onLastSubscriber: options.onLastSubscriber,
       onOverflow: options.onSubscriberOverflow,
+      catchUp: options.catchUp,
     });
     this.#sent = this.outbound.readable.pipeTo(this.sink);
     this.#sent.catch(() => {});

@@ -53,6 +53,12 @@ export class RingBuffer<T> {
     return item;
   }
 
+  /** The item `index` places from the oldest, or undefined. */
+  at(index: number): T | undefined {
+    if (index < 0 || index >= this.#length) return undefined;
+    return this.#items[(this.#head + index) & (this.#items.length - 1)];
+  }
+
   /** Removes and returns the newest item. */
   pop(): T | undefined {
     if (this.#length === 0) return undefined;

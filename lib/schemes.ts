@@ -1,3 +1,4 @@
+import { takeHistory } from "./history.ts";
 import { errorMessage } from "./error_message.ts";
 import { utf8Length } from "./utf8_length.ts";
 import { kafkaRules } from "../backends/_kafka_rules.ts";
@@ -70,7 +71,7 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
   }
   // The backbone's rules only read a URI whose password is where it belongs.
   const misplaced = userinfoProblems(url);
-  const problems = misplaced.length > 0 ? misplaced : SCHEMES[url.protocol].rules.uri(url);
+  const problems = misplaced.length > 0 ? misplaced : SCHEMES[url.protocol].rules.uri(takeHistory(url, {}).url);
   if (problems.length > 0) {
     // A part can hold a password too (`redis:/user:pw@host` has it in the path): mask what is printed.
     throw new ConfigError(problems.map(({ part, expected, received }) => configIssue(part ? `${name} ${part}` : name, expected, maskUri(received))));

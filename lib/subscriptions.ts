@@ -1,5 +1,5 @@
 import { type Deferred, deferred } from "./deferred.ts";
-import type { Link } from "./link.ts";
+import type { Link, Start } from "./link.ts";
 
 /** Options for {@linkcode Subscriptions}. */
 export interface SubscriptionsOptions {
@@ -7,6 +7,10 @@ export interface SubscriptionsOptions {
   onError?: (link: Link, error: unknown) => void;
   /** Something changed that `inSync` depends on. */
   onChange?: () => void;
+  /** History mode: where a channel's subscription on a new link starts. */
+  start?: (channel: string) => Start;
+  /** History mode: the link acknowledged `channel`, delivering what comes after `position`. */
+  onSubscribed?: (channel: string, position: string) => void;
 }
 
 /** What one link has acknowledged, and what is in flight on it. */
@@ -49,6 +53,8 @@ export class Subscriptions {
   #current: LinkState | undefined;
   #attaching: Deferred<void> | undefined;
   #waiters: (() => void)[] = [];
+  /** Woken on every change. */
+  #changes: (() => void)[] = [];
   /** `inSync`, worked out once per change: publishes ask for it once per batch. */
   #inSync: boolean | undefined;
 
@@ -74,6 +80,26 @@ export class Subscriptions {
       if (!state.acknowledged.has(channel) || state.inFlight.has(channel)) return false;
     }
     return true;
+  }
+
+  /**
+   * Resolves with the current link once it has acknowledged `channel` with
+   * nothing in flight for it; waits across links. Rejects when `signal` aborts.
+   */
+  async whenSubscribed(channel: string, signal: AbortSignal): Promise<Link> {
+    for (;;) {
+      signal.throwIfAborted();
+      const state = this.#current;
+      if (state?.acknowledged.has(channel) && !state.inFlight.has(channel)) return state.link;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#changes.push(() => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        });
+      });
+    }
   }
 
   /** Resolves once in sync, or once no link is attached; undefined when that holds already. */
@@ -128,14 +154,15 @@ export class Subscriptions {
     state.inFlight.add(channel);
     let request: Promise<unknown>;
     try {
-      request = wanted ? state.link.subscribe(channel) : state.link.unsubscribe(channel);
+      request = wanted ? state.link.subscribe(channel, this.#options.start?.(channel)) : state.link.unsubscribe(channel);
     } catch (error) {
       request = Promise.reject(error); // a backend that throws fails like one that rejects
     }
     request.then(
-      () => {
+      (answer) => {
         if (this.#current !== state) return;
         state.inFlight.delete(channel);
+        if (wanted && typeof answer === "string") this.#options.onSubscribed?.(channel, answer);
         if (wanted) state.acknowledged.add(channel);
         else state.acknowledged.delete(channel);
         this.#sync(channel);
@@ -161,6 +188,7 @@ export class Subscriptions {
       this.#attaching = undefined;
     }
     if (synced) for (const wake of this.#waiters.splice(0)) wake();
+    for (const wake of this.#changes.splice(0)) wake();
     this.#options.onChange?.();
   }
 }

@@ -1,0 +1,70 @@
+import type { CatchUpTarget } from "./fan_out.ts";
+import { resyncFrame } from "./frame.ts";
+import { comparePositions } from "./history.ts";
+import type { Link } from "./link.ts";
+
+/** What a catch-up reads from: the current link and the fan-out's channel positions. */
+export interface CatchUpSource {
+  /** Resolves with the current link once it has acknowledged `channel`; waits across links. */
+  whenSubscribed(channel: string, signal: AbortSignal): Promise<Link>;
+  /** Each subscribed channel's live position. */
+  readonly positions: ReadonlyMap<string, string>;
+  /** Waits before trying again after a failed read. */
+  delay(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Consecutive failed reads on one link before the subscriber gets a resync frame instead. */
+const READ_ATTEMPTS = 3;
+
+/**
+ * Fills `target` from history: the events of its channel after `after` (from
+ * the oldest kept when undefined) up to the channel's live position, a page
+ * at a time as the reader takes them, then releases the live events held
+ * meanwhile, past that position. A reconnect in between only delays it: it
+ * reads on from where it was on the next link. When the backbone no longer
+ * keeps what was asked for, the target gets a resync frame (`gap`), then
+ * what is kept, as a link does after a gap; when the link cannot read
+ * history at all (or keeps failing to), a resync frame with reason `unfilled`.
+ */
+export async function catchUp(
+  source: CatchUpSource,
+  target: CatchUpTarget,
+  after: string | undefined,
+  unfilled: "gap" | "overflow",
+): Promise<void> {
+  const { channel, signal } = target;
+  let failures = 0;
+  try {
+    for (;;) {
+      const link = await source.whenSubscribed(channel, signal);
+      const upTo = source.positions.get(channel);
+      if (upTo === undefined || link.read === undefined) return target.release(upTo, unfilled);
+      const drops = target.heldDrops();
+      if (after !== undefined && comparePositions(after, upTo) >= 0) return target.release(after);
+      let page: Awaited<ReturnType<NonNullable<Link["read"]>>>;
+      try {
+        page = await link.read(channel, after, upTo, target.pageSize);
+        failures = 0;
+      } catch {
+        // A lost link: the next one reads on. A link that keeps failing to read cannot fill the gap.
+        if (++failures >= READ_ATTEMPTS) return target.release(upTo, unfilled);
+        await source.delay(50 * failures, signal);
+        continue;
+      }
+      signal.throwIfAborted();
+      if (page === "gap") {
+        // What was asked for is gone: say so, then go on from the oldest kept.
+        target.fill([resyncFrame(channel, "gap")]);
+        after = undefined;
+        continue;
+      }
+      target.fill(page);
+      after = page.length < target.pageSize ? upTo : page[page.length - 1].id ?? upTo;
+      await target.room();
+      // Caught up, unless live events were dropped while reading: then read on to where they went.
+      if (comparePositions(after, upTo) >= 0 && target.heldDrops() === drops) return target.release(upTo);
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * History mode in the core, on `memory://`: the option, event ids, `since`,
+ * the gapless column of the fault matrix, and the default mode untouched.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Broadcast, ConfigError, type Frame } from "../mod.ts";
+import { memoryHub } from "../backends/memory.ts";
+import memory from "../backends/memory.ts";
+import type { Link } from "../lib/link.ts";
+import { FAST } from "./_conformance.ts";
+import { beyondRetention, slowSubscriberWithinRetention, throughGaplessOutage } from "./_gapless.ts";
+import { eventually, readEvents, sleep, uniqueChannel } from "./_support.ts";
+
+const hubName = () => uniqueChannel("hub").replace(/[^a-z0-9]/gi, "");
+
+describe("history mode: the option", () => {
+  it("is off by default: events carry no id, and since is refused", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}`, FAST);
+    try {
+      const reader = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      await broadcast.publish("a", "x");
+      const [frame] = await readEvents(reader, 1);
+      assert.deepEqual(frame, { type: "event", channel: "a", message: "x" });
+      assert.throws(() => broadcast.subscribe("a", { since: "oldest" }), (error: Error) =>
+        error instanceof ConfigError && /subscribe option since/.test(error.message) && /history=/.test(error.message));
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+
+  it("is turned on by the URI or by backendOptions, and bad values are named", () => {
+    for (const uri of ["memory://?history=10", "memory://?history=10,30s", "memory://?history=1,7d"]) new Broadcast(uri);
+    new Broadcast("memory://", { backendOptions: { history: 10 } });
+    new Broadcast("memory://", { backendOptions: { history: { messages: 5, maxAge: 1000 } } });
+    const bad: [string, Record<string, unknown>, RegExp][] = [
+      ["memory://?history=0", {}, /URI parameter history/],
+      ["memory://?history=ten", {}, /URI parameter history.*"ten"/],
+      ["memory://?history=10,3x", {}, /URI parameter history/],
+      ["memory://?history=10&history=20", {}, /URI parameter history/],
+      ["memory://", { history: -1 }, /backendOptions\.history/],
+      ["memory://", { history: { messages: 10, extra: 1 } }, /backendOptions\.history/],
+      ["memory://?history=10", { history: 10 }, /once/],
+    ];
+    for (const [uri, backendOptions, message] of bad) {
+      assert.throws(() => new Broadcast(uri, { backendOptions }), (error: Error) => error instanceof ConfigError && message.test(error.message), uri);
+    }
+  });
+
+  it("refuses a since that is not a position", () => {
+    const broadcast = new Broadcast("memory://?history=10");
+    for (const since of ["", "x", "1-", "-1", "01", 5]) {
+      assert.throws(() => broadcast.subscribe("a", { since: since as string }), (error: Error) =>
+        error instanceof ConfigError && /subscribe option since/.test(error.message), String(since));
+    }
+  });
+});
+
+describe("history mode on memory://", () => {
+  it("events carry ordered ids; since starts right after one, at the oldest, or with what is new", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=100`, FAST);
+    try {
+      const live = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      for (let n = 0; n < 5; n++) await broadcast.publish("a", `m${n}`);
+      const frames = await readEvents(live, 5);
+      const ids = frames.map((f) => f.type === "event" ? f.id : undefined);
+      assert.deepEqual(ids, ["1", "2", "3", "4", "5"]);
+      const after2 = await readEvents(broadcast.subscribe("a", { since: "2" }).getReader(), 3);
+      assert.deepEqual(after2.map((f) => f.type === "event" && f.message), ["m2", "m3", "m4"]);
+      const oldest = await readEvents(broadcast.subscribe("a", { since: "oldest" }).getReader(), 5);
+      assert.deepEqual(oldest.map((f) => f.type === "event" && f.message), ["m0", "m1", "m2", "m3", "m4"]);
+      const fresh = broadcast.subscribe("a", { since: "new" }).getReader();
+      await broadcast.publish("a", "m5");
+      const [next] = await readEvents(fresh, 1);
+      assert.equal(next.type === "event" && next.message, "m5");
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+
+  it("a subscriber starting from a position while events flow gets the exact suffix, once each", async () => {
+    const uri = `memory://${hubName()}?history=5000`;
+    const [publisher, subscriber] = await Promise.all([0, 1].map(() => Broadcast.connect(uri, FAST)));
+    try {
+      const all: Frame[] = [];
+      const reader = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      let pumping = true;
+      const pump = (async () => {
+        for (let n = 0; pumping; n++) {
+          await publisher.publish("a", `m${n}`);
+          if (n % 7 === 0) await sleep(0);
+        }
+      })();
+      const latecomers: { from: number; frames: Frame[]; stream: ReadableStream<Frame> }[] = [];
+      for (let i = 0; i < 10; i++) {
+        const { value } = await reader.read();
+        all.push(value!);
+        const from = all.length;
+        const stream = subscriber.subscribe("a", { since: value!.type === "event" ? value!.id : "" });
+        latecomers.push({ from, frames: [], stream });
+        for (let k = 0; k < 30; k++) all.push((await reader.read()).value!);
+      }
+      pumping = false;
+      await pump;
+      const total = Number((all.at(-1) as { id: string }).id);
+      while (all.length < total) all.push((await reader.read()).value!);
+      const messages = all.map((f) => f.type === "event" ? f.message : "resync");
+      for (const late of latecomers) {
+        const got = await readEvents(late.stream.getReader(), total - late.from, 10_000);
+        assert.deepEqual(got.map((f) => f.type === "event" ? f.message : "resync"), messages.slice(late.from));
+      }
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a link lost while events are published resumes after the last event: no resync, nothing missed or twice", async () => {
+    const name = hubName();
+    const links: Link[] = [];
+    const publisher = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, {
+      ...FAST,
+      reconnect: { minDelay: 50, maxDelay: 50 },
+      backend: (uri, context) => {
+        const connector = memory(uri, context);
+        return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
+      },
+    });
+    try {
+      const reader = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "before");
+      await links[0].close(); // the link is gone: 50 ms until the next
+      await Promise.all(Array.from({ length: 100 }, (_, n) => publisher.publish("a", `during${n}`)));
+      const frames = await readEvents(reader, 101);
+      await publisher.publish("a", "after");
+      frames.push(...await readEvents(reader, 1));
+      assert.equal(links.length, 2, "one reconnect");
+      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), [
+        "before",
+        ...Array.from({ length: 100 }, (_, n) => `during${n}`),
+        "after",
+      ]);
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("the gapless column: a hub cut while two instances publish", async () => {
+    const name = hubName();
+    await throughGaplessOutage({
+      uri: `memory://${name}?history=10000`,
+      options: FAST,
+      breakIt: () => Promise.resolve(memoryHub(name).cut()),
+      restore: () => Promise.resolve(memoryHub(name).restore()),
+    });
+  });
+
+  it("the gapless column: a hub that stalls (half-open) while two instances publish", async () => {
+    const name = hubName();
+    await throughGaplessOutage({
+      uri: `memory://${name}?history=10000`,
+      options: FAST,
+      breakIt: async (group) => {
+        memoryHub(name).stall();
+        await eventually(() => group.every((b) => b.state === "down"), 5_000, "the probe to find the stall");
+      },
+      restore: () => Promise.resolve(memoryHub(name).restore()),
+    });
+  });
+
+  it("the gapless column: a slow subscriber that falls behind within retention", async () => {
+    await slowSubscriberWithinRetention(`memory://${hubName()}?history=10000`, FAST);
+  });
+
+  it("the gapless column: beyond retention, exactly one resync frame (gap)", async () => {
+    await beyondRetention(`memory://${hubName()}?history=50`, 300, FAST);
+  });
+
+  it("beyond retention by age: exactly one resync frame (gap)", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=1000,100ms`, FAST);
+    try {
+      const reader = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      await broadcast.publish("a", "older");
+      await broadcast.publish("a", "old");
+      const [old] = await readEvents(reader, 1);
+      await sleep(150); // "old" is past its age
+      await broadcast.publish("a", "new");
+      const frames = await readEvents(broadcast.subscribe("a", { since: old.type === "event" ? old.id : "" }).getReader(), 1);
+      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "new"]);
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+});
