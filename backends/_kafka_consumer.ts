@@ -17,9 +17,9 @@
  *
  * @module
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { BackboneUnavailableError } from "../lib/errors.ts";
-import type { EventFrame } from "../lib/frame.ts";
+import { type EventFrame, type Frame, resyncFrame } from "../lib/frame.ts";
 import type { KafkaSettings } from "./_kafka_config.ts";
 
 /** Per topic, per partition: the next offset to read. */
@@ -33,10 +33,12 @@ export interface ConsumerParts {
   settings: KafkaSettings;
   /** Shared by every link of one Broadcast. */
   positions: Positions;
+  /** History mode: events carry their offsets, and a resume position Kafka no longer keeps is a `gap`. */
+  history: boolean;
   /** Creates the topics that do not exist yet. */
   ensureTopics(topics: string[]): Promise<void>;
   /** Hands a batch to the link's readable; false when the link is gone. */
-  deliver(frames: EventFrame[]): Promise<boolean>;
+  deliver(frames: Frame[]): Promise<boolean>;
   /** The consumer failed: the link is lost. */
   fail(error: unknown): void;
 }
@@ -191,7 +193,33 @@ export class TopicConsumer {
     });
   }
 
+  /**
+   * History mode: a topic whose resume position Kafka deleted (retention) gets
+   * one resync frame (`gap`), then resumes at the oldest offset kept.
+   */
+  async #checkRetention(topics: string[]): Promise<void> {
+    const { admin, positions, history, deliver } = this.#parts;
+    if (!history) return;
+    const kept = topics.filter((topic) => positions.has(topic));
+    const offsets = await Promise.all(kept.map((topic) => admin.fetchTopicOffsets(topic)));
+    const gaps: Frame[] = [];
+    kept.forEach((topic, i) => {
+      const at = positions.get(topic)!;
+      let gap = false;
+      for (const { partition, low } of offsets[i]) {
+        const position = at.get(partition);
+        if (position === undefined || BigInt(position) >= BigInt(low)) continue;
+        at.set(partition, low);
+        gap = true;
+      }
+      if (gap) gaps.push(resyncFrame(topic, "gap"));
+    });
+    // Not awaited: the link is read only once subscribed; queued first, it goes out before any message.
+    if (gaps.length > 0) void deliver(gaps);
+  }
+
   async #start(topics: string[]): Promise<void> {
+    await this.#checkRetention(topics);
     const { kafka, groupId, settings, positions } = this.#parts;
     const consumer = kafka.consumer({
       groupId,
@@ -264,6 +292,7 @@ export class TopicConsumer {
       type: "event",
       channel: topic,
       message: message.value ? message.value.toString("utf8") : "",
+      ...this.#parts.history && historyFields(partition, message),
     }));
     const next = String(BigInt(messages[messages.length - 1].offset) + 1n);
     this.#delivering++;
@@ -286,4 +315,14 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a.size !== b.size) return false;
   for (const item of a) if (!b.has(item)) return false;
   return true;
+}
+
+/**
+ * History mode: an event of partition 0, where streamcast publishes, has its
+ * offset as id (an event of another partition has none: offsets of two
+ * partitions are not in one order); and its publisher's origin, when given.
+ */
+function historyFields(partition: number, message: KafkaMessage): { id?: string; origin?: string } {
+  const origin = message.headers?.origin?.toString();
+  return { ...partition === 0 && { id: message.offset }, ...origin !== undefined && { origin } };
 }

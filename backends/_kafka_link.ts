@@ -10,7 +10,7 @@
 import net from "node:net";
 import type { Admin, Kafka } from "kafkajs";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
-import type { EventFrame } from "../lib/frame.ts";
+import type { EventFrame, Frame } from "../lib/frame.ts";
 import type { Link } from "../lib/link.ts";
 import type { KafkaSettings } from "./_kafka_config.ts";
 import { TopicConsumer } from "./_kafka_consumer.ts";
@@ -29,11 +29,13 @@ export interface LinkParts {
   state: ConnectorState;
   /** Reports a broadcast Kafka cannot carry. */
   dropped(frame: EventFrame, reason: unknown): void;
+  /** History mode: events carry their offsets, and a resume position Kafka no longer keeps is a `gap`. */
+  history: boolean;
 }
 
 /** A link never reconnects: any failure errors it, and its connector opens the next one. */
 export class KafkaLink implements Link {
-  readonly readable: ReadableStream<EventFrame[]>;
+  readonly readable: ReadableStream<Frame[]>;
   readonly writable: WritableStream<EventFrame[]>;
   readonly #where: string;
   readonly #sockets: LinkSockets;
@@ -45,7 +47,7 @@ export class KafkaLink implements Link {
   readonly #probe: Admin;
   readonly #producer: TopicProducer;
   readonly #consumer: TopicConsumer;
-  #controller!: ReadableStreamDefaultController<EventFrame[]>;
+  #controller!: ReadableStreamDefaultController<Frame[]>;
   #pulled = false;
   #wake: (() => void)[] = [];
   #error: Error | undefined;
@@ -55,7 +57,7 @@ export class KafkaLink implements Link {
   #clean = false;
   #shutdown: Promise<void> | undefined;
 
-  constructor({ where, driver, sockets, settings, state, dropped }: LinkParts) {
+  constructor({ where, driver, sockets, settings, state, dropped, history }: LinkParts) {
     this.#where = where;
     this.#sockets = sockets;
     this.#settings = settings;
@@ -75,13 +77,14 @@ export class KafkaLink implements Link {
       groupId: this.#groupId,
       settings,
       positions: state.positions,
+      history,
       ensureTopics: (topics) => this.#producer.ensureTopics(topics),
       deliver: (frames) => this.#deliver(frames),
       fail: (error) => this.#fail(error),
     });
     // highWaterMark 0: a batch is handed over only to a waiting read, so a
     // position is advanced only for what the core has taken.
-    this.readable = new ReadableStream<EventFrame[]>({
+    this.readable = new ReadableStream<Frame[]>({
       start: (controller) => {
         this.#controller = controller;
       },
@@ -178,7 +181,7 @@ export class KafkaLink implements Link {
   }
 
   /** Hands `frames` to a waiting read; false once the link is gone. */
-  async #deliver(frames: EventFrame[]): Promise<boolean> {
+  async #deliver(frames: Frame[]): Promise<boolean> {
     while (!this.#pulled) {
       if (this.#error) return false;
       await new Promise<void>((resolve) => this.#wake.push(resolve));

@@ -107,7 +107,8 @@ export class TopicProducer {
       acks: -1,
       topicMessages: byTopic.map(([topic, frames]) => ({
         topic,
-        messages: frames.map(({ message }): Message => ({ value: message, partition: 0 })),
+        // History mode: who published it, as a header, so that a copy sent twice is delivered once.
+        messages: frames.map(({ message, origin }): Message => ({ value: message, partition: 0, ...origin && { headers: { origin } } })),
       })),
     });
   }

@@ -65,7 +65,7 @@ export const kafka: Backend = (uri, context): Connector => {
         socketFactory: sockets.factory,
         enforceRequestTimeout: false, // the sockets are destroyed instead: see _kafka_sockets.ts
       });
-      return openLink({ where, driver, sockets, settings, state, dropped }, signal);
+      return openLink({ where, driver, sockets, settings, state, dropped, history: context.history !== undefined }, signal);
     },
     // Each link deletes its own group as it closes; what a lost link left behind is forgotten.
     close: () => {

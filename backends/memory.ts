@@ -129,21 +129,24 @@ class Hub implements MemoryHub {
   }
 
   deliver(batch: readonly EventFrame[], now: number): void {
-    for (const plain of batch) {
-      const frame = this.#record(plain, now);
+    for (const sent of batch) {
+      const frame = this.#record(sent, now);
       const links = this.#channels.get(frame.channel);
       if (links === undefined) continue;
+      // A pub/sub link sees channel and message only, as over any other backbone.
+      const plain = sent.origin === undefined ? sent : { type: "event" as const, channel: sent.channel, message: sent.message };
       for (const link of links) link.receive(link.history ? frame : plain);
     }
   }
 
-  /** Keeps `plain` in its channel's history, numbered, in history mode. */
-  #record(plain: EventFrame, now: number): EventFrame {
-    if (this.#keep === undefined) return plain;
+  /** Keeps `sent` in its channel's history, numbered, in history mode. */
+  #record(sent: EventFrame, now: number): EventFrame {
+    if (this.#keep === undefined) return sent;
     const { messages } = this.#keep;
-    let kept = this.#kept.get(plain.channel);
-    if (kept === undefined) this.#kept.set(plain.channel, kept = { last: 0, dropped: 0, events: new RingBuffer(messages) });
-    const frame: EventFrame = { type: "event", channel: plain.channel, message: plain.message, id: String(++kept.last) };
+    let kept = this.#kept.get(sent.channel);
+    if (kept === undefined) this.#kept.set(sent.channel, kept = { last: 0, dropped: 0, events: new RingBuffer(messages) });
+    const { channel, message, origin } = sent;
+    const frame: EventFrame = { type: "event", channel, message, id: String(++kept.last), ...origin !== undefined && { origin } };
     if (kept.events.push({ frame, at: now }) !== undefined) kept.dropped++;
     return frame;
   }

@@ -5,6 +5,7 @@ import type { BroadcastEventListener, BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "./frame.ts";
 import type { SubscribeOptions } from "./fan_out.ts";
 import { type HistoryOptions, takeHistory } from "./history.ts";
+import { originSequence } from "./origins.ts";
 import type { Connector, ConnectorContext, Direction, Link } from "./link.ts";
 import { maskUri } from "./mask_uri.ts";
 import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
@@ -66,6 +67,8 @@ export class Broadcast extends EventTarget {
   readonly #options: ResolvedOptions;
   /** Set in history mode. */
   readonly #history: HistoryOptions | undefined;
+  /** History mode: numbers this instance's publishes. */
+  readonly #origin: (() => string) | undefined;
   readonly #subscriptions: Subscriptions;
   readonly #pipeline: Pipeline;
   readonly #supervisor: Supervisor;
@@ -97,6 +100,7 @@ export class Broadcast extends EventTarget {
     const { history, url, settings } = takeHistory(parsed, resolved.backendOptions);
     this.#url = url;
     this.#history = history;
+    this.#origin = history && originSequence();
     this.#options = { ...resolved, backendOptions: { ...settings } };
     this.#checkChannel = channelCheck(this.#url);
     const { replayBufferSize, subscriberBuffer, backendOptions, backend } = this.#options;
@@ -166,6 +170,21 @@ export class Broadcast extends EventTarget {
   static fromEnv(env?: Record<string, string | undefined>, options?: EnvOptions): Broadcast {
     const { uri, options: parsed } = configFromEnv(env ?? runtimeEnv(), options);
     return new Broadcast(parseUri(uri, `${options?.prefix ?? "OPAL_"}BROADCAST_URI`), parsed);
+  }
+
+  /** Set in history mode (`?history=` or `backendOptions.history`): how much each channel's history keeps. */
+  get history(): HistoryOptions | undefined {
+    return this.#history;
+  }
+
+  /**
+   * History mode: where a channel this instance subscribes stands: the id
+   * of the last event it received, or where its subscription started;
+   * undefined for a channel not subscribed (or not acknowledged yet). A
+   * stream opened with it as `since` misses nothing from then on.
+   */
+  position(channel: string): string | undefined {
+    return this.#pipeline.fanOut.positions.get(channel);
   }
 
   /** Where the connection stands. */
@@ -243,7 +262,8 @@ export class Broadcast extends EventTarget {
   #send(channel: string, message: string): Promise<void> {
     const refusal = this.#refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
-    return this.#pipeline.publish(eventFrame(channel, message));
+    const frame = eventFrame(channel, message);
+    return this.#pipeline.publish(this.#origin ? { ...frame, origin: this.#origin() } : frame);
   }
 
   /** Why publishes are refused now, if they are: not connected yet, closed or failed. */

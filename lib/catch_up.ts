@@ -1,6 +1,7 @@
 import type { CatchUpTarget } from "./fan_out.ts";
 import { resyncFrame } from "./frame.ts";
 import { comparePositions } from "./history.ts";
+import { Origins } from "./origins.ts";
 import type { Link } from "./link.ts";
 
 /** What a catch-up reads from: the current link and the fan-out's channel positions. */
@@ -34,6 +35,7 @@ export async function catchUp(
 ): Promise<void> {
   const { channel, signal } = target;
   let failures = 0;
+  const origins = new Origins();
   try {
     for (;;) {
       const link = await source.whenSubscribed(channel, signal);
@@ -58,7 +60,7 @@ export async function catchUp(
         after = undefined;
         continue;
       }
-      target.fill(page);
+      target.fill(page.filter((frame) => origins.first(frame)));
       after = page.length < target.pageSize ? upTo : page[page.length - 1].id ?? upTo;
       await target.room();
       // Caught up, unless live events were dropped while reading: then read on to where they went.

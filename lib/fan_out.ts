@@ -1,6 +1,7 @@
 import type { Frame, ResyncFrame } from "./frame.ts";
 import { resyncFrame } from "./frame.ts";
 import { comparePositions } from "./history.ts";
+import { Origins } from "./origins.ts";
 import { RingBuffer } from "./ring_buffer.ts";
 
 /** Options for {@linkcode FanOut}. */
@@ -93,6 +94,8 @@ export class FanOut {
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Subscribers that held more than their bound at the end of a delivery. */
   readonly #lagging = new Set<Subscriber>();
+  /** History mode: the copies of a publish sent twice are dropped. */
+  readonly #origins = new Origins();
   #sweep: ReturnType<typeof setTimeout> | undefined;
 
   /** Makes a fan-out with no subscribers; `options` sets the lag bound and the callbacks. */
@@ -126,6 +129,7 @@ export class FanOut {
         before = this.positions.get(frame.channel);
         if (before !== undefined && comparePositions(frame.id, before) <= 0) continue;
         this.positions.set(frame.channel, frame.id);
+        if (!this.#origins.first(frame)) continue;
       }
       for (const subscriber of subscribers) {
         if (subscriber.push(frame, before)) this.#lagging.add(subscriber);
@@ -213,6 +217,7 @@ export class FanOut {
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
     this.positions.clear();
+    this.#origins.clear();
     for (const set of channels) {
       for (const subscriber of set) {
         subscriber.detach();
@@ -229,6 +234,7 @@ export class FanOut {
     if (!set?.delete(subscriber) || set.size > 0) return;
     this.#channels.delete(subscriber.channel);
     this.positions.delete(subscriber.channel);
+    this.#origins.forget(subscriber.channel);
     this.#options.onLastSubscriber?.(subscriber.channel);
   }
 }

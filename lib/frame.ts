@@ -12,6 +12,12 @@ export interface EventFrame {
    * (or an SSE `Last-Event-ID`) to resume right after it. Absent in pub/sub mode.
    */
   readonly id?: string;
+  /**
+   * In history mode, who published the event and its number among their
+   * publishes (`<publisher>:<sequence>`), so that a publish sent twice (its
+   * acknowledgement lost with the connection) is delivered once.
+   */
+  readonly origin?: string;
 }
 
 /**

@@ -12,6 +12,12 @@
  *   `resync` event, then the stream closes at a random moment within
  *   `resyncSpread` (the client reconnects and re-fetches); a client that
  *   falls `maxQueueBytes` behind gets a `resync` event and is closed.
+ *   In history mode (a Broadcast whose URI has `?history=`) each event has an
+ *   SSE `id:`, where the stream stands in each of its channels; a client
+ *   that comes back with it (`Last-Event-ID`, as `EventSource` sends it, or
+ *   `?since=` after a page reload) first receives what it missed, from the
+ *   backbone's history, then live events, with no `resync` event. A gap
+ *   beyond what history keeps is a `resync` event, as above.
  * - `POST /publish/<channel>`: the body (UTF-8, at most `maxBody` bytes) is
  *   published as it is: 200 when the backbone took it, 202 when it is
  *   buffered while the backbone is down.
@@ -30,7 +36,7 @@ import { milliseconds, notAnObject, toConfigIssues } from "./options.ts";
 import { type AuthSettings, authorize, createAuthenticator } from "./sse_auth.ts";
 import { encodeSseEvent, encodeFrame, type SseEncode } from "./sse_encoder_stream.ts";
 import { checkHost } from "./sse_host.ts";
-import { SseHub } from "./sse_hub.ts";
+import { join, parseCursor, SseHub } from "./sse_hub.ts";
 import { checkOrigin, parseOrigin, preflightHeaders } from "./sse_origin.ts";
 import { isRefusal, type Refusal } from "./sse_refusal.ts";
 import { readBody, BodyError } from "./sse_body.ts";
@@ -43,8 +49,12 @@ export interface SseBroadcast {
   readonly uri: string;
   /** Counters, shown by `/healthz`. */
   readonly stats: object;
-  /** A stream of the channel's frames until `signal` aborts. */
-  subscribe(channel: string, options: { signal: AbortSignal }): ReadableStream<Frame>;
+  /** A stream of the channel's frames until `signal` aborts; in history mode, after `since`. */
+  subscribe(channel: string, options: { signal: AbortSignal; since?: string }): ReadableStream<Frame>;
+  /** Set in history mode: events carry positions. */
+  readonly history?: object;
+  /** History mode: where a subscribed channel stands (its last event, or where its subscription started). */
+  position?(channel: string): string | undefined;
   /** Publishes a message. */
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once every subscription so far is acknowledged. */
@@ -150,14 +160,20 @@ export function sseHandler(broadcast: SseBroadcast, options: SseHandlerOptions =
     if (state === "failed" || state === "closed") return json(503, { error: `Unavailable: the backbone is ${state}` });
     const retry = Math.round(settings.retry * (1 + Math.random()));
     const hello = `retry: ${retry}\n: streamcast${options.id === undefined ? "" : ` worker ${options.id}`}\n\n`;
+    // History mode: where the client stands, if it comes back. A cursor that does not read is a gap.
+    const lastEventId = request.headers.get("last-event-id") || url.searchParams.get("since");
+    const since = hub.history && lastEventId ? parseCursor(lastEventId, channels) : undefined;
+    const lost = hub.history && lastEventId && since === undefined
+      ? channels.map((channel) => encode({ type: "resync", channel, reason: "gap" }))
+      : [];
     let client;
     try {
-      client = hub.open(channels, new TextEncoder().encode(hello));
+      client = hub.open(channels, join([new TextEncoder().encode(hello), ...lost]), since);
     } catch (error) {
       return json(400, { error: (error as Error).message });
     }
     // "ready" once the backbone acknowledged the subscriptions: a publish after it is received.
-    broadcast.ready().then(() => client.send(encodeSseEvent("ready", { worker: options.id, channels })), () => {});
+    broadcast.ready().then(() => client.ready(encodeSseEvent("ready", { worker: options.id, channels })), () => {});
     return new Response(client.body, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
@@ -203,7 +219,7 @@ export function sseHandler(broadcast: SseBroadcast, options: SseHandlerOptions =
     const state = closed ? "closed" : broadcast.state;
     const trusted = auth.configured && request.headers.has("authorization") && !isRefusal(await auth.authenticate(request.headers));
     const backbone = trusted ? broadcast.uri : `${/^[a-z][a-z0-9+.-]*:/i.exec(broadcast.uri)?.[0] ?? ""}//***`;
-    const body = { state, worker: options.id, clients: hub.size, slowClients: hub.dropped, backbone, stats: broadcast.stats };
+    const body = { state, worker: options.id, clients: hub.size, catchingUp: hub.catchingUp, slowClients: hub.dropped, backbone, stats: broadcast.stats };
     return json(state !== "failed" && state !== "closed" ? 200 : 503, body, { "cache-control": "no-store" });
   };
 

@@ -1,14 +1,23 @@
 /**
  * The SSE clients of one Broadcast, at the cost of the events rather than of
- * the clients: one subscription per channel however many clients want it;
- * each event encoded once, and what one tick brought joined into one chunk
- * that is enqueued, the same bytes, to every client of the channel; one
- * queue per client bounded in bytes; one timer for every client's keep-alive
- * and deadline. Part of the SSE handler (`sse_handler.ts`).
+ * the clients. Clients that want the same channels form a *group*: one
+ * subscription per channel per group however many clients it has; each
+ * event encoded once, and what one tick brought joined into one chunk that
+ * is enqueued, the same bytes, to every client of the group; one queue per
+ * client bounded in bytes; one timer for every client's keep-alive and
+ * deadline. Part of the SSE handler (`sse_handler.ts`).
+ *
+ * In history mode each event carries an SSE `id:`, the group's *cursor*: the
+ * position of each of its channels, joined by commas, so that a reconnecting
+ * `EventSource` sends it back as `Last-Event-ID`. A client that comes back
+ * with a cursor reads its own subscriptions from there (the Broadcast fills
+ * them from the backbone's history) until it stands where its group stands,
+ * then joins the group; with no group to join, it founds one at its cursor.
  *
  * @module
  */
-import type { Frame, ResyncFrame } from "./frame.ts";
+import type { EventFrame, Frame, ResyncFrame } from "./frame.ts";
+import { isPosition } from "./history.ts";
 import { KEEP_ALIVE, type SseEncode } from "./sse_encoder_stream.ts";
 import type { SseBroadcast } from "./sse_handler.ts";
 
@@ -26,9 +35,35 @@ export interface SseHubOptions {
   encode: SseEncode;
 }
 
+/** An event read and encoded, not yet written; `index` is its channel's place in the group's list. */
+interface Pending {
+  readonly index: number;
+  readonly frame: EventFrame;
+  readonly bytes: Uint8Array;
+}
+
+/** What reads channels for clients: a group for all its members, or one client of its own. */
+interface Reader {
+  readonly channels: readonly string[];
+  readonly abort: AbortController;
+  /** History mode: each channel's position, as written to the clients. */
+  readonly cursor: (string | undefined)[];
+  /** Events of this tick, not yet written. */
+  pending: Pending[];
+}
+
+interface Group extends Reader {
+  readonly key: string;
+  readonly clients: Set<Client>;
+  /** Clients that read on their own until they stand where the group stands. */
+  readonly waiting: Set<Client>;
+}
+
 interface Client {
   controller: ReadableStreamDefaultController<Uint8Array>;
-  readonly channels: readonly string[];
+  readonly group: Group;
+  /** Set while the client reads on its own (it came back with a cursor). */
+  own: Reader | undefined;
   /** `open`; `closing`: overflowed, closes once drained (or is cut off at `deadline`); `ended`. */
   state: "open" | "closing" | "ended";
   /** The sweep round of its last write. */
@@ -38,21 +73,14 @@ interface Client {
   deadline: number;
 }
 
-interface Feed {
-  readonly channel: string;
-  readonly clients: Set<Client>;
-  readonly abort: AbortController;
-  /** Encoded events of this tick, not yet written. */
-  pending: Uint8Array[];
-}
-
 const RESYNC_STEPS = 20;
+const utf8 = new TextEncoder();
 
-/** The clients of one Broadcast, and one subscription per channel they want. */
+/** The clients of one Broadcast, in groups by the channels they want. */
 export class SseHub {
   readonly #broadcast: SseBroadcast;
   readonly #options: SseHubOptions;
-  readonly #feeds = new Map<string, Feed>();
+  readonly #groups = new Map<string, Group>();
   readonly #clients = new Set<Client>();
   readonly #timer: ReturnType<typeof setInterval>;
   /** Sweep rounds between keep-alives of an idle client. */
@@ -61,6 +89,8 @@ export class SseHub {
   /** The timers that close clients after a gap, cleared by `close()`. */
   readonly #resyncTimers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
+  /** Each event's bytes: every group (and client reading on its own) of its channel is handed the same frame. */
+  readonly #encoded = new WeakMap<EventFrame, Uint8Array>();
   #overflowed = 0;
   #cutOff = 0;
 
@@ -83,23 +113,41 @@ export class SseHub {
     return { overflowed: this.#overflowed, cutOff: this.#cutOff };
   }
 
+  /** How many clients that came back with a cursor still read on their own, not yet with their group. */
+  get catchingUp(): number {
+    let count = 0;
+    for (const group of this.#groups.values()) count += group.waiting.size;
+    return count;
+  }
+
+  /** Whether events carry positions: SSE ids and `Last-Event-ID` resume. */
+  get history(): boolean {
+    return this.#broadcast.history !== undefined;
+  }
+
   /**
-   * A client of `channels`, its stream starting with `first`. Throws what
-   * `Broadcast.subscribe` throws for a channel it refuses, before anything is
-   * subscribed for the client.
+   * A client of `channels`, its stream starting with `first`; in history mode
+   * `since` (a cursor, as parsed by {@linkcode parseCursor}) resumes it after
+   * what it had. Throws what `Broadcast.subscribe` throws for a channel it
+   * refuses, before anything is subscribed for the client. `ready()` writes
+   * the `ready` event (with the client's cursor as its id, in history mode).
    */
-  open(channels: readonly string[], first: Uint8Array): { body: ReadableStream<Uint8Array>; send(bytes: Uint8Array): void } {
+  open(
+    channels: readonly string[],
+    first: Uint8Array,
+    since?: readonly string[],
+  ): { body: ReadableStream<Uint8Array>; ready(event: Uint8Array): void } {
     if (this.#closed) throw new Error("The SSE hub is closed");
-    const fresh = channels.filter((channel) => !this.#feeds.has(channel));
-    const made: [string, Feed][] = [];
-    try {
-      for (const channel of fresh) made.push([channel, this.#feed(channel)]);
-    } catch (error) {
-      for (const [, feed] of made) feed.abort.abort();
-      throw error;
+    const key = channels.join("\n");
+    let group = this.#groups.get(key);
+    let own: Reader | undefined;
+    if (group === undefined) {
+      // A client that comes back with nobody to join founds its group where it stands.
+      group = this.#group(key, channels, since);
+    } else if (since !== undefined) {
+      own = this.#reader(channels, since);
     }
-    for (const [channel, feed] of made) this.#feeds.set(channel, feed);
-    const client: Client = { controller: undefined!, channels, state: "open", wrote: this.#round, resyncing: false, deadline: 0 };
+    const client: Client = { controller: undefined!, group, own, state: "open", wrote: this.#round, resyncing: false, deadline: 0 };
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         client.controller = controller;
@@ -112,8 +160,12 @@ export class SseHub {
       cancel: () => this.#end(client),
     }, { highWaterMark: this.#options.maxQueueBytes, size: (chunk) => chunk.byteLength });
     this.#clients.add(client);
-    for (const channel of channels) this.#feeds.get(channel)!.clients.add(client);
-    return { body, send: (bytes) => this.#write(client, bytes, channels[0]) };
+    if (own === undefined) group.clients.add(client);
+    else {
+      group.waiting.add(client);
+      this.#readAll(own, client);
+    }
+    return { body, ready: (event) => this.#ready(client, event) };
   }
 
   /** Closes every client (each stream ends; what it holds is still delivered) and every subscription. */
@@ -125,49 +177,115 @@ export class SseHub {
     for (const client of this.#clients) this.#end(client);
   }
 
-  #feed(channel: string): Feed {
-    const abort = new AbortController();
-    const stream = this.#broadcast.subscribe(channel, { signal: abort.signal });
-    const feed: Feed = { channel, clients: new Set(), abort, pending: [] };
-    void this.#read(stream, feed);
-    return feed;
+  /** A group of `channels`, its subscriptions starting after `since` (with what is new when absent). */
+  #group(key: string, channels: readonly string[], since: readonly string[] | undefined): Group {
+    const group: Group = { key, clients: new Set(), waiting: new Set(), ...this.#reader(channels, since) };
+    this.#groups.set(key, group);
+    this.#readAll(group);
+    return group;
   }
 
-  async #read(stream: ReadableStream<Frame>, feed: Feed): Promise<void> {
-    const reader = stream.getReader();
+  /**
+   * Subscribes each of `channels` (after `since`'s position for it); throws,
+   * having subscribed nothing that stays, what `Broadcast.subscribe` throws.
+   */
+  #reader(channels: readonly string[], since: readonly string[] | undefined): Reader & { streams?: ReadableStream<Frame>[] } {
+    const abort = new AbortController();
+    const streams: ReadableStream<Frame>[] = [];
+    try {
+      channels.forEach((channel, i) => {
+        const at = since?.[i] || undefined;
+        streams.push(this.#broadcast.subscribe(channel, { signal: abort.signal, ...at && { since: at } }));
+      });
+    } catch (error) {
+      abort.abort();
+      throw error;
+    }
+    return { channels, abort, cursor: channels.map((_, i) => since?.[i] || undefined), pending: [], streams };
+  }
+
+  /** Reads each of `reader`'s streams; `client` when it reads for one client of its own. */
+  #readAll(reader: Reader & { streams?: ReadableStream<Frame>[] }, client?: Client): void {
+    const streams = reader.streams ?? [];
+    delete reader.streams;
+    streams.forEach((stream, index) => void this.#read(stream, index, reader, client));
+  }
+
+  async #read(stream: ReadableStream<Frame>, index: number, reader: Reader, own?: Client): Promise<void> {
+    const source = stream.getReader();
     try {
       for (;;) {
-        const { done, value } = await reader.read();
+        const { done, value } = await source.read();
         if (done) break;
         if (value.type === "resync") {
-          this.#flush(feed);
-          this.#resync(feed, value);
+          this.#flush(reader, own);
+          this.#resync(reader, index, value, own);
           continue;
         }
-        if (feed.pending.length === 0) setTimeout(() => this.#flush(feed), 0);
-        feed.pending.push(this.#options.encode(value));
+        if (reader.pending.length === 0) setTimeout(() => this.#flush(reader, own), 0);
+        reader.pending.push({ index, frame: value, bytes: this.#encode(value) });
       }
     } catch {
-      // The broadcast closed or gave up: its clients end below.
+      // The broadcast closed or gave up: the clients end below.
     }
-    this.#flush(feed);
-    if (!feed.abort.signal.aborted) for (const client of feed.clients) this.#end(client);
+    this.#flush(reader, own);
+    if (reader.abort.signal.aborted) return;
+    if (own) this.#end(own);
+    else for (const client of [...(reader as Group).clients, ...(reader as Group).waiting]) this.#end(client);
   }
 
-  /** Writes this tick's events of `feed`, joined into one chunk, to each of its clients. */
-  #flush(feed: Feed): void {
-    if (feed.pending.length === 0) return;
-    const chunk = join(feed.pending);
-    feed.pending = [];
-    for (const client of feed.clients) this.#write(client, chunk, feed.channel);
+  /** Encodes `frame` once, however many groups want it. */
+  #encode(frame: EventFrame): Uint8Array {
+    let bytes = this.#encoded.get(frame);
+    if (bytes === undefined) this.#encoded.set(frame, bytes = this.#options.encode(frame));
+    return bytes;
   }
 
-  #write(client: Client, bytes: Uint8Array, channel: string): void {
+  /** Writes this tick's events of `reader`, joined into one chunk, to its clients: a group's members, or its one client. */
+  #flush(reader: Reader, own?: Client): void {
+    if (reader.pending.length === 0) return;
+    const chunk = join(withIds(reader.pending, reader.cursor));
+    reader.pending = [];
+    if (own) {
+      this.#write(own, chunk);
+      this.#join(own);
+      return;
+    }
+    const group = reader as Group;
+    for (const client of group.clients) this.#write(client, chunk);
+    for (const client of group.waiting) this.#join(client);
+  }
+
+  /** A client reading on its own joins its group once both stand at the same positions. */
+  #join(client: Client): void {
+    const { own, group } = client;
+    if (own === undefined || client.state !== "open" || own.pending.length > 0 || group.pending.length > 0) return;
+    if (!group.cursor.every((position, i) => position !== undefined && position === own.cursor[i])) return;
+    own.abort.abort();
+    client.own = undefined;
+    group.waiting.delete(client);
+    group.clients.add(client);
+  }
+
+  /** Writes the `ready` event, its id the cursor where the client stands (a channel without events at its start position). */
+  #ready(client: Client, event: Uint8Array): void {
+    const reader = client.own ?? client.group;
+    if (this.history) {
+      reader.channels.forEach((channel, i) => reader.cursor[i] ??= this.#broadcast.position?.(channel));
+      this.#write(client, join([idLine(reader.cursor), event]));
+    } else {
+      this.#write(client, event);
+    }
+    this.#join(client);
+  }
+
+  #write(client: Client, bytes: Uint8Array): void {
     if (client.state !== "open") return;
     client.controller.enqueue(bytes);
     client.wrote = this.#round;
     if ((client.controller.desiredSize ?? 0) >= 0) return;
     // Lagging past its bound: it has missed nothing yet, but would. Tell it to re-fetch, then let it go.
+    const channel = client.group.channels[0];
     client.controller.enqueue(this.#options.encode({ type: "resync", channel, reason: "overflow" }));
     client.state = "closing";
     this.#overflowed++;
@@ -175,19 +293,28 @@ export class SseHub {
     this.#detach(client);
   }
 
-  /** Closes every client of `feed` once, at a random moment within the spread, after a resync event. */
-  #resync(feed: Feed, frame: ResyncFrame): void {
-    const last = this.#options.encode(frame);
-    const picked = [...feed.clients].filter((client) => !client.resyncing);
+  /**
+   * After a gap on one of `reader`'s channels, closes each of its clients
+   * once, at a random moment within the spread, after a resync event. In
+   * history mode the event's id leaves that channel's position out: a
+   * client that comes back starts it with what is new, not at the gap again.
+   */
+  #resync(reader: Reader, index: number, frame: ResyncFrame, own?: Client): void {
+    let last = this.#options.encode(frame);
+    if (this.history) {
+      last = join([idLine(reader.cursor.map((position, i) => i === index ? undefined : position)), last]);
+    }
+    const clients = own ? [own] : [...(reader as Group).clients, ...(reader as Group).waiting];
+    const picked = clients.filter((client) => !client.resyncing);
     for (const client of picked) client.resyncing = true;
     shuffle(picked);
-    const step = Math.ceil(picked.length / RESYNC_STEPS);
+    const step = Math.max(1, Math.ceil(picked.length / RESYNC_STEPS));
     for (let i = 0; i < picked.length; i += step) {
       const batch = picked.slice(i, i + step);
       const timer = unref(setTimeout(() => {
         this.#resyncTimers.delete(timer);
         for (const client of batch) {
-          this.#write(client, last, frame.channel);
+          this.#write(client, last);
           this.#end(client);
         }
       }, (i / picked.length) * this.#options.resyncSpread));
@@ -225,17 +352,51 @@ export class SseHub {
     }
   }
 
-  /** Takes `client` off its channels; a channel no client wants is unsubscribed. */
+  /** Takes `client` off its group and ends its own subscriptions; a group with no client left is unsubscribed. */
   #detach(client: Client): void {
-    for (const channel of client.channels) {
-      const feed = this.#feeds.get(channel);
-      if (feed === undefined || !feed.clients.delete(client) || feed.clients.size > 0) continue;
-      this.#flush(feed);
-      this.#feeds.delete(channel);
-      feed.abort.abort();
-    }
+    const { group } = client;
+    client.own?.abort.abort();
+    group.waiting.delete(client);
+    if (!group.clients.delete(client) && client.own === undefined) return;
+    client.own = undefined;
+    if (group.clients.size > 0 || group.waiting.size > 0 || this.#groups.get(group.key) !== group) return;
+    this.#flush(group);
+    this.#groups.delete(group.key);
+    group.abort.abort();
   }
 }
+
+/**
+ * Reads a `Last-Event-ID` as a cursor for `channels`: one position (or
+ * `new`) per channel, joined by commas; `new` becomes "". Undefined when it
+ * is not one.
+ */
+export function parseCursor(text: string, channels: readonly string[]): string[] | undefined {
+  const cursor = text.split(",");
+  if (cursor.length !== channels.length || !cursor.every((p) => p === NEW || isPosition(p))) return undefined;
+  return cursor.map((p) => p === NEW ? "" : p);
+}
+
+/** The pending events' bytes, each with a position after an `id:` line: the cursor it moves `cursor` to. */
+function withIds(pending: readonly Pending[], cursor: (string | undefined)[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (const { index, frame, bytes } of pending) {
+    if (frame.id !== undefined) {
+      cursor[index] = frame.id;
+      chunks.push(idLine(cursor));
+    }
+    chunks.push(bytes);
+  }
+  return chunks;
+}
+
+/** The `id:` line of a cursor; a channel without a position is `new`. */
+function idLine(cursor: readonly (string | undefined)[]): Uint8Array {
+  return utf8.encode(`id: ${cursor.map((p) => p ?? NEW).join(",")}\n`);
+}
+
+/** In a cursor: no position, start with what is new. */
+const NEW = "new";
 
 /** Node: the hub's timers alone must not keep a process alive. */
 function unref<T>(timer: T): T {
@@ -243,7 +404,8 @@ function unref<T>(timer: T): T {
   return timer;
 }
 
-function join(chunks: Uint8Array[]): Uint8Array {
+/** The chunks as one. */
+export function join(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   let size = 0;
   for (const chunk of chunks) size += chunk.byteLength;

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Broadcast, ConfigError, type Frame } from "../mod.ts";
+import { Broadcast, ConfigError, type EventFrame, type Frame } from "../mod.ts";
 import { memoryHub } from "../backends/memory.ts";
 import memory from "../backends/memory.ts";
 import type { Link } from "../lib/link.ts";
@@ -149,6 +149,48 @@ describe("history mode on memory://", () => {
     }
   });
 
+  it("a publish whose acknowledgement was lost is sent again, kept twice, and delivered once", async () => {
+    const name = hubName();
+    let lost = 0;
+    const publisher = await Broadcast.connect(`memory://${name}?history=1000`, {
+      ...FAST,
+      backend: (uri, context) => {
+        const connector = memory(uri, context);
+        return {
+          open: async (signal) => {
+            const link = await connector.open(signal);
+            const writer = link.writable.getWriter();
+            // The first batch reaches the hub, then its answer is lost with the connection.
+            const writable = new WritableStream<EventFrame[]>({
+              write: async (batch) => {
+                await writer.write(batch);
+                if (lost++ > 0) return;
+                await link.close();
+                throw new Error("connection lost before the answer");
+              },
+            });
+            return withWritable(link, writable);
+          },
+        };
+      },
+    });
+    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    try {
+      const reader = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "once");
+      await publisher.publish("a", "next");
+      const frames = await readEvents(reader, 2);
+      await sleep(50);
+      const history = await readEvents(subscriber.subscribe("a", { since: "oldest" }).getReader(), 2);
+      assert.deepEqual(frames.map((f) => f.type === "event" && f.message), ["once", "next"]);
+      assert.deepEqual(history.map((f) => f.type === "event" && f.message), ["once", "next"]);
+      assert.deepEqual(frames.map((f) => f.type === "event" && f.id), ["1", "3"], "the hub kept the copy, as 2");
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
   it("the gapless column: a hub cut while two instances publish", async () => {
     const name = hubName();
     await throughGaplessOutage({
@@ -197,3 +239,16 @@ describe("history mode on memory://", () => {
     }
   });
 });
+
+/** `link` writing through `writable` instead. */
+function withWritable(link: Link, writable: WritableStream<EventFrame[]>): Link {
+  return {
+    readable: link.readable,
+    writable,
+    subscribe: (channel, start) => link.subscribe(channel, start),
+    unsubscribe: (channel) => link.unsubscribe(channel),
+    ping: () => link.ping(),
+    close: () => link.close(),
+    read: (channel, after, upTo, limit) => link.read!(channel, after, upTo, limit),
+  };
+}

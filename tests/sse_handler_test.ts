@@ -12,57 +12,9 @@ import { after, describe, it } from "node:test";
 import { Hono } from "hono";
 import { Broadcast, type Frame } from "../mod.ts";
 import { memoryHub } from "../backends/memory.ts";
-import { encodeFrame, nodeListener, type SseHandler, sseHandler, type SseHandlerOptions } from "../lib/sse.ts";
+import { encodeFrame, nodeListener, sseHandler, type SseHandlerOptions } from "../lib/sse.ts";
 import { activeTimers, eventually, uniqueChannel, within } from "./_support.ts";
-
-const text = new TextDecoder();
-
-/** An SSE stream read as events, `comments` counted apart. */
-class EventReader {
-  readonly events: { event: string; data: string }[] = [];
-  chunks = 0;
-  comments = 0;
-  ended = false;
-  #buffer = "";
-  readonly done: Promise<void>;
-
-  constructor(body: ReadableStream<Uint8Array>) {
-    const reader = body.getReader();
-    this.done = (async () => {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          this.chunks++;
-          this.#take(text.decode(value, { stream: true }));
-        }
-      } catch {
-        // Cut off: counted as ended.
-      }
-      this.ended = true;
-    })();
-  }
-
-  #take(more: string): void {
-    this.#buffer += more;
-    let end;
-    while ((end = this.#buffer.indexOf("\n\n")) >= 0) {
-      const block = this.#buffer.slice(0, end);
-      this.#buffer = this.#buffer.slice(end + 2);
-      const fields = Object.fromEntries(block.split("\n").filter((line) => !line.startsWith(":")).map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)]));
-      if (block.split("\n").some((line) => line.startsWith(": keep-alive"))) this.comments++;
-      if (fields.event !== undefined) this.events.push({ event: fields.event, data: fields.data });
-    }
-  }
-
-  messages(): string[] {
-    return this.events.filter((e) => e.event === "message").map((e) => JSON.parse(e.data).message);
-  }
-
-  async ready(): Promise<void> {
-    await eventually(() => this.events.some((e) => e.event === "ready"), 5_000, "the ready event");
-  }
-}
+import { EventReader, open } from "./_sse.ts";
 
 /** A connected Broadcast on a hub of its own, a handler over it, and their teardown. */
 async function setUp(options: SseHandlerOptions = {}) {
@@ -74,15 +26,6 @@ async function setUp(options: SseHandlerOptions = {}) {
     await broadcast.disconnect();
   };
   return { broadcast, sse, hub: memoryHub(name), close };
-}
-
-async function open(sse: SseHandler, channels: string[], origin = "http://localhost"): Promise<EventReader> {
-  const response = await sse.fetch(new Request(`${origin}/subscribe?${channels.map((c) => `channel=${encodeURIComponent(c)}`).join("&")}`));
-  assert.equal(response.status, 200);
-  assert.equal(response.headers.get("content-type"), "text/event-stream; charset=utf-8");
-  const reader = new EventReader(response.body!);
-  await reader.ready();
-  return reader;
 }
 
 describe("the SSE handler, in-process", () => {
