@@ -12,7 +12,7 @@
 import type { Clock } from "../lib/clock.ts";
 import { type Deferred, deferred } from "../lib/deferred.ts";
 import { type Frame, resyncFrame } from "../lib/frame.ts";
-import { eventsOf, streamsOf } from "./_redis_stream_replies.ts";
+import { type Entry, eventsOf, streamsOf } from "./_redis_stream_replies.ts";
 import type { EventFrame } from "../lib/frame.ts";
 
 /** What a {@linkcode StreamReader} needs from its link. */
@@ -21,8 +21,11 @@ export interface StreamReaderOptions {
   send(args: string[]): Promise<unknown>;
   /** Sends `CLIENT UNBLOCK <reader>` on another connection: whether it unblocked it. */
   unblock(): Promise<boolean>;
-  /** Whether events of `channel` after `position` are no longer kept, `next` being the first read after it (asked on another connection). */
-  gapAfter(channel: string, position: string, next: string): Promise<boolean>;
+  /**
+   * Reads `channel` after `position` again, on another connection, together
+   * with whether events after `position` were no longer kept when it read.
+   */
+  reread(channel: string, position: string): Promise<{ gap: boolean; entries: Entry[] }>;
   /** Takes the frames of one reply. */
   deliver(frames: Frame[]): void;
   /** Reports an entry that is not an event. */
@@ -121,23 +124,25 @@ export class StreamReader {
   }
 
   async #take(reply: unknown, from: Map<string, string>): Promise<void> {
-    const { count, maxAge, clock, gapAfter, deliver, dropped } = this.#options;
-    const streams = streamsOf(reply);
+    const { count, maxAge, clock, reread, deliver, dropped } = this.#options;
     // Trimming may have overtaken a reader that is far behind: its reply comes back full,
-    // or, with an age limit, it reads from a position older than that limit.
-    const gaps = await Promise.all(streams.map(([channel, entries]) => {
+    // or, with an age limit, it reads from a position older than that limit. Such a
+    // stream is read again, in one transaction with what tells whether it was.
+    const streams = await Promise.all(streamsOf(reply).map(async ([channel, entries]) => {
       const position = from.get(channel)!;
       const old = maxAge !== undefined && Number(position.split("-")[0]) < clock.now() - maxAge;
-      return entries.length >= count || old ? gapAfter(channel, position, entries[0][0]) : false;
+      if (entries.length < count && !old) return { channel, gap: false, entries };
+      return { channel, ...await reread(channel, position) };
     }));
     const frames: Frame[] = [];
-    streams.forEach(([channel, entries], i) => {
+    for (const { channel, gap, entries } of streams) {
       // Forgotten, or followed from elsewhere, while this reply was on its way.
-      if (this.#positions.get(channel) !== from.get(channel) || entries.length === 0) return;
-      if (gaps[i]) frames.push(resyncFrame(channel, "gap"));
+      if (this.#positions.get(channel) !== from.get(channel)) continue;
+      if (gap) frames.push(resyncFrame(channel, "gap"));
+      if (entries.length === 0) continue;
       frames.push(...eventsOf(channel, entries, dropped));
       this.#positions.set(channel, entries[entries.length - 1][0]);
-    });
+    }
     if (frames.length > 0 && !this.#stopped) deliver(frames);
   }
 

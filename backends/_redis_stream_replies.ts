@@ -17,8 +17,11 @@ import { comparePositions } from "../lib/history.ts";
 /** The position before every stream ID. */
 export const ZERO = "0-0";
 
-/** The one field of a stream entry that holds the message. */
+/** The field of a stream entry that holds the message. */
 export const FIELD = "message";
+
+/** The field that holds a publish's origin (`<publisher>:<sequence>`), for the core to drop a publish sent twice. */
+export const ORIGIN = "origin";
 
 /** One stream entry: its ID and its fields, flat. */
 export type Entry = [id: string, fields: string[] | null];
@@ -49,13 +52,35 @@ export function streamsOf(reply: unknown): [key: string, entries: Entry[]][] {
  * holds something else than a stream is a channel this mode cannot use.
  */
 export async function streamInfo(send: (args: string[]) => Promise<unknown>, channel: string): Promise<StreamInfo | undefined> {
-  let reply: unknown;
   try {
-    reply = await send(["XINFO", "STREAM", channel]);
+    return infoOf(channel, await send(["XINFO", "STREAM", channel]));
   } catch (error) {
-    if (error instanceof ErrorReply && /^ERR no such key/.test(error.message)) return undefined;
-    throw wrongType(channel, error);
+    return infoOf(channel, error);
   }
+}
+
+/**
+ * Runs `command` (a read of `channel`) and `XINFO STREAM` in one transaction,
+ * so that what the info tells about trimming holds for what was read. The
+ * four commands are queued in one go: nothing else on the connection can
+ * come between them.
+ */
+export async function readWithInfo(
+  send: (args: string[]) => Promise<unknown>,
+  channel: string,
+  command: string[],
+): Promise<{ reply: unknown; info: StreamInfo | undefined }> {
+  const queued = [send(["MULTI"]), send(command), send(["XINFO", "STREAM", channel])];
+  const exec = send(["EXEC"]);
+  queued.forEach((reply) => reply.catch(() => {}));
+  const [reply, info] = await exec as [unknown, unknown];
+  if (reply instanceof Error) throw wrongType(channel, reply);
+  return { reply, info: infoOf(channel, info) };
+}
+
+function infoOf(channel: string, reply: unknown): StreamInfo | undefined {
+  if (reply instanceof ErrorReply && /^ERR no such key/.test(reply.message)) return undefined;
+  if (reply instanceof Error) throw wrongType(channel, reply);
   const fields = new Map<string, unknown>();
   const flat = reply as unknown[];
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(String(flat[i]), flat[i + 1]);
@@ -80,16 +105,14 @@ export function wrongType(channel: string, error: unknown): unknown {
  * kept: events after `position` are trimmed when the oldest kept is not the
  * ID right after it. A trimmed stream does not tell which IDs it ever held,
  * so a position trimmed with nothing after it may count as a gap too: a
- * resync too many, never an event lost without one. `next`, the first entry
- * a read after `position` got, rules out a gap when it is the very next ID.
+ * resync too many, never an event lost without one.
  */
-export function gapAfter(position: string, info: StreamInfo | undefined, next?: string): boolean {
+export function gapAfter(position: string, info: StreamInfo | undefined): boolean {
   if (info === undefined) return comparePositions(position, ZERO) > 0; // the stream is gone
   if (!info.shrunk) return false;
   if (comparePositions(position, info.maxDeleted) < 0) return true;
   const before = info.first === undefined ? info.last : previousId(info.first);
-  if (comparePositions(position, before) >= 0) return false;
-  return next === undefined || comparePositions(position, previousId(next)) < 0;
+  return comparePositions(position, before) < 0;
 }
 
 /** The position right before the oldest entry kept: where reading every kept event starts. */
@@ -108,14 +131,16 @@ export function previousId(id: string): string {
 const MAX_SEQUENCE = "18446744073709551615";
 
 /**
- * The events of `entries`; an entry without a `message` field (written by
- * something else than a publisher) is reported through `dropped` instead.
+ * The events of `entries`, with their origin when the entry has one; an
+ * entry without a `message` field (written by something else than a
+ * publisher) is reported through `dropped` instead.
  */
 export function eventsOf(channel: string, entries: Entry[], dropped: (frame: EventFrame, reason: unknown) => void): EventFrame[] {
   const frames: EventFrame[] = [];
   for (const [id, fields] of entries) {
     const message = fieldOf(fields ?? [], FIELD);
-    if (typeof message === "string") frames.push({ type: "event", channel, message, id });
+    const origin = fieldOf(fields ?? [], ORIGIN);
+    if (typeof message === "string") frames.push({ type: "event", channel, message, id, ...origin !== undefined && { origin } });
     else dropped({ type: "event", channel, message: "", id }, new Error(`Stream entry ${id} of ${JSON.stringify(channel)} has no "${FIELD}" field`));
   }
   return frames;

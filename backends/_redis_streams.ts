@@ -1,9 +1,12 @@
 /**
  * History mode on the Redis backbone: one Redis stream per channel, keyed by
- * the channel's name, each entry holding the payload in its one field
- * `message`. A publish is `XADD <channel> MAXLEN ~ <messages> * message <payload>`
+ * the channel's name, each entry holding the payload in its field `message`.
+ * A publish is `XADD <channel> MAXLEN ~ <messages> * message <payload> origin <origin>`
  * (with an age limit, also an `XTRIM <channel> MINID ~ <now - maxAge>` about
- * once a second per channel); an event's `id` is its stream ID.
+ * once a second per channel); an event's `id` is its stream ID. The `origin`
+ * field, `<publisher>:<sequence>`, lets the core drop a publish that was sent
+ * again after its acknowledgement was lost; an entry without it (say from
+ * `redis-cli XADD news '*' message hi`) is an event all the same.
  *
  * A link is two connections: a reader (`<clientName>:read`) running the
  * `XREAD` loop of {@linkcode StreamReader}, and a writer (`<clientName>:write`)
@@ -27,7 +30,18 @@ import type { ConnectorContext, Link, Start } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { connectError, redisConfig, reportRefused } from "./_redis_config.ts";
 import { StreamReader } from "./_redis_stream_reader.ts";
-import { type Entry, eventsOf, FIELD, gapAfter, oldestPosition, streamInfo, wrongType, ZERO } from "./_redis_stream_replies.ts";
+import {
+  type Entry,
+  eventsOf,
+  FIELD,
+  gapAfter,
+  oldestPosition,
+  ORIGIN,
+  readWithInfo,
+  streamInfo,
+  streamsOf,
+  ZERO,
+} from "./_redis_stream_replies.ts";
 
 /** How long one XREAD blocks: the reader is unblocked sooner whenever it must answer. */
 const BLOCK = 5_000;
@@ -120,13 +134,18 @@ class StreamsLink implements Link {
   /** Starts the XREAD loop on the reader connection, whose `CLIENT ID` is `id`. */
   start(id: string): void {
     const send = this.#writer.send;
+    const count = Math.min(MAX_COUNT, this.#history.messages);
     this.#stream = new StreamReader({
       send: this.#reader.send,
       unblock: async () => Number(await send(["CLIENT", "UNBLOCK", id])) === 1,
-      gapAfter: async (channel, position, next) => gapAfter(position, await streamInfo(send, channel), next),
+      reread: async (channel, position) => {
+        const read = ["XREAD", "COUNT", String(count), "STREAMS", channel, position];
+        const { reply, info } = await readWithInfo(send, channel, read);
+        return { gap: gapAfter(position, info), entries: streamsOf(reply)[0]?.[1] ?? [] };
+      },
       deliver: (frames) => this.#enqueue(frames),
       dropped: (frame, reason) => this.#context.dropped(frame, reason, "inbound"),
-      count: Math.min(MAX_COUNT, this.#history.messages),
+      count,
       block: BLOCK,
       maxAge: this.#history.maxAge,
       clock: this.#context.clock,
@@ -153,11 +172,8 @@ class StreamsLink implements Link {
   async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
     this.#check();
     if (limit < 1) return [];
-    const send = this.#writer.send;
-    const range = send(["XRANGE", channel, after === undefined ? "-" : `(${after}`, upTo, "COUNT", String(limit)]);
-    // Sent after the XRANGE: whatever was trimmed before it read shows here.
-    const ranged = Promise.all([range, streamInfo(send, channel)]).catch((error) => Promise.reject(wrongType(channel, error)));
-    const [entries, info] = await this.#guard(ranged);
+    const range = ["XRANGE", channel, after === undefined ? "-" : `(${after}`, upTo, "COUNT", String(limit)];
+    const { reply: entries, info } = await this.#guard(readWithInfo(this.#writer.send, channel, range));
     if (after !== undefined && gapAfter(after, info)) return "gap";
     return eventsOf(channel, entries as Entry[], (frame, reason) => this.#context.dropped(frame, reason, "inbound"));
   }
@@ -195,8 +211,9 @@ class StreamsLink implements Link {
     // Fired together, the commands go out in one pipelined write.
     const sent: Promise<unknown>[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
-      const { channel, message } = batch[i];
-      sent[i] = send(["XADD", channel, "MAXLEN", "~", String(messages), "*", FIELD, message]);
+      const { channel, message, origin } = batch[i];
+      const add = ["XADD", channel, "MAXLEN", "~", String(messages), "*", FIELD, message];
+      sent[i] = send(origin === undefined ? add : [...add, ORIGIN, origin]);
       if (maxAge !== undefined && this.#dueForTrim(channel, now)) {
         // A refusal shows on the XADD of the same key; a loss fails the link.
         send(["XTRIM", channel, "MINID", "~", String(Math.max(0, now - maxAge))]).catch(() => {});

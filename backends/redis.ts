@@ -20,7 +20,8 @@
  * In history mode (`ConnectorContext.history` set) a link uses Redis streams
  * instead (Redis 7 or later): one stream per channel, keyed by the channel's
  * name, with the payload in the field `message`; a publish is
- * `XADD <channel> MAXLEN ~ <messages> * message <payload>`, so that
+ * `XADD <channel> MAXLEN ~ <messages> * message <payload> origin <origin>`
+ * (the origin lets the core drop a publish sent twice), so that
  * `redis-cli XADD news '*' message hi` publishes and `XRANGE news - +` reads.
  * An event's `id` is its stream ID. The link's two connections are a reader
  * blocked in `XREAD` and a writer; see `_redis_streams.ts`.
