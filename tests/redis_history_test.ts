@@ -11,7 +11,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 // mod.ts first: lib/history.ts imported on its own meets an import cycle through lib/options.ts.
-import { Broadcast, type BroadcastOptions } from "../mod.ts";
+import "../mod.ts";
+import type { Broadcast, BroadcastOptions } from "../mod.ts";
 import { redis } from "../backends/redis.ts";
 import { type EventFrame, eventFrame, type Frame } from "../lib/frame.ts";
 import { comparePositions, type HistoryOptions } from "../lib/history.ts";
