@@ -22,10 +22,11 @@ export interface StreamReaderOptions {
   /** Sends `CLIENT UNBLOCK <reader>` on another connection: whether it unblocked it. */
   unblock(): Promise<boolean>;
   /**
-   * Reads `channel` after `position` again, on another connection, together
+   * Checks a suspect reply of `channel` read after `position`, on another
+   * connection: undefined when it stands, else the stream read again together
    * with whether events after `position` were no longer kept when it read.
    */
-  reread(channel: string, position: string): Promise<{ gap: boolean; entries: Entry[] }>;
+  reread(channel: string, position: string): Promise<{ gap: boolean; entries: Entry[] } | undefined>;
   /** Takes the frames of one reply. */
   deliver(frames: Frame[]): void;
   /** Reports an entry that is not an event. */
@@ -132,7 +133,7 @@ export class StreamReader {
       const position = from.get(channel)!;
       const old = maxAge !== undefined && Number(position.split("-")[0]) < clock.now() - maxAge;
       if (entries.length < count && !old) return { channel, gap: false, entries };
-      return { channel, ...await reread(channel, position) };
+      return { channel, ...await reread(channel, position) ?? { gap: false, entries } };
     }));
     const frames: Frame[] = [];
     for (const { channel, gap, entries } of streams) {

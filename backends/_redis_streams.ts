@@ -139,6 +139,8 @@ class StreamsLink implements Link {
       send: this.#reader.send,
       unblock: async () => Number(await send(["CLIENT", "UNBLOCK", id])) === 1,
       reread: async (channel, position) => {
+        // Nothing after the position deleted even now: nothing was when it read, and the reply stands.
+        if (!gapAfter(position, await streamInfo(send, channel))) return undefined;
         const read = ["XREAD", "COUNT", String(count), "STREAMS", channel, position];
         const { reply, info } = await readWithInfo(send, channel, read);
         return { gap: gapAfter(position, info), entries: streamsOf(reply)[0]?.[1] ?? [] };
