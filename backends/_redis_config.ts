@@ -10,12 +10,16 @@ import * as v from "valibot";
 import { AuthenticationError, BackboneUnavailableError, ConfigError, configIssue } from "../lib/errors.ts";
 import { redisDatabase, RedisSettingsSchema } from "./_redis_rules.ts";
 import { errorMessage } from "../lib/error_message.ts";
+import type { EventFrame } from "../lib/frame.ts";
 import { toConfigIssues } from "../lib/options.ts";
 import type { TlsOptions } from "./_tls_options.ts";
 
 /** What `BroadcastOptions.backendOptions` may hold for `redis://` and `rediss://`. */
 export interface RedisSettings {
-  /** `CLIENT SETNAME` prefix: the connections are `<prefix>:sub` and `<prefix>:pub`. @default {"streamcast"} */
+  /**
+   * `CLIENT SETNAME` prefix: the connections are `<prefix>:sub` and `<prefix>:pub`
+   * (`<prefix>:read` and `<prefix>:write` in history mode). @default {"streamcast"}
+   */
   clientName?: string;
   /** Protocol version: 2 for servers older than Redis 6. @default {3} */
   resp?: 2 | 3;
@@ -98,4 +102,29 @@ const TRANSIENT = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOAUTH|NOREPLI
 /** Whether Redis refused a command for good (an error reply that retrying cannot change). */
 export function refusedForGood(error: unknown): boolean {
   return error instanceof ErrorReply && !TRANSIENT.test(error.message);
+}
+
+/**
+ * Settles a pipelined batch whose command `sent[i]` published `batch[i]` and
+ * one of which failed with `error`. A lost connection (`linkError()`) or a
+ * transient refusal fails the write, and the core sends the batch again; a
+ * frame Redis refused for good is reported through `dropped`, never retried
+ * forever, and the write resolves.
+ */
+export async function reportRefused(
+  batch: EventFrame[],
+  sent: Promise<unknown>[],
+  error: unknown,
+  linkError: () => Error | undefined,
+  dropped: (frame: EventFrame, reason: unknown) => void,
+): Promise<void> {
+  if (linkError() || !refusedForGood(error)) throw linkError() ?? error;
+  const outcomes = await Promise.allSettled(sent);
+  if (linkError()) throw linkError();
+  // Another failure has the whole batch sent again: report nothing now, or the retry reports these twice.
+  const other = outcomes.find((outcome) => outcome.status === "rejected" && !refusedForGood(outcome.reason));
+  if (other) throw (other as PromiseRejectedResult).reason;
+  outcomes.forEach((outcome, i) => {
+    if (outcome.status === "rejected") dropped(batch[i], outcome.reason);
+  });
 }

@@ -24,7 +24,7 @@ import { TickBatcher } from "../lib/tick_batcher.ts";
 
 /** Builds a connector whose links go to the in-process hub named by the URI's host. */
 export const memory: Backend = (uri, context): Connector => {
-  const hub = memoryHub(uri.hostname) as Hub;
+  const hub = memoryHub(uri.hostname);
   const { history, clock } = context;
   if (history) hub.keep(history);
   return { open: () => hub.connect(history ? clock : undefined) };
@@ -51,7 +51,12 @@ export interface MemoryHub {
 const hubs = new Map<string, Hub>();
 
 /** The hub named `name` (the default hub for ""), created on first use. */
-export function memoryHub(name = ""): MemoryHub & { connect(): Promise<Link> } {
+export function memoryHub(name = ""): MemoryHub & {
+  /** Opens a link; in history mode (given the clock its ages go by) one that reads from positions. */
+  connect(clock?: Clock): Promise<Link>;
+  /** History mode: keeps at least as much history as `history` asks for. */
+  keep(history: HistoryOptions): void;
+} {
   return hub(name);
 }
 

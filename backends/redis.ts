@@ -17,6 +17,15 @@
  * good (an error reply to PUBLISH, such as `NOPERM`) is reported to the core
  * through `ConnectorContext.dropped` and its write resolves.
  *
+ * In history mode (`ConnectorContext.history` set) a link uses Redis streams
+ * instead (Redis 7 or later): one stream per channel, keyed by the channel's
+ * name, with the payload in the field `message`; a publish is
+ * `XADD <channel> MAXLEN ~ <messages> * message <payload> origin <origin>`
+ * (the origin lets the core drop a publish sent twice), so that
+ * `redis-cli XADD news '*' message hi` publishes and `XRANGE news - +` reads.
+ * An event's `id` is its stream ID. The link's two connections are a reader
+ * blocked in `XREAD` and a writer; see `_redis_streams.ts`.
+ *
  * @module
  */
 import { abortable } from "../lib/abortable.ts";
@@ -27,13 +36,20 @@ import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Connector, ConnectorContext, Link } from "../lib/link.ts";
 import { TickBatcher } from "../lib/tick_batcher.ts";
 import { maskUri } from "../lib/mask_uri.ts";
-import { connectError, redisConfig, refusedForGood } from "./_redis_config.ts";
+import { connectError, redisConfig, refusedForGood, reportRefused } from "./_redis_config.ts";
+import { openStreamsLink } from "./_redis_streams.ts";
 
 export type { RedisSettings } from "./_redis_config.ts";
 export type { Pem, TlsOptions } from "./_tls_options.ts";
 
-/** Builds a connector whose links are a subscriber and a publisher connection. */
-export const redis: Backend = (uri, context): Connector => ({ open: (signal) => openLink(uri, context, signal) });
+/**
+ * Builds a connector whose links are a subscriber and a publisher connection,
+ * or in history mode a stream reader and a writer.
+ */
+export const redis: Backend = (uri, context): Connector => {
+  const { history } = context;
+  return { open: (signal) => history ? openStreamsLink(uri, context, history, signal) : openLink(uri, context, signal) };
+};
 
 export default redis;
 
@@ -155,21 +171,7 @@ class RedisLink implements Link {
     // skips node-redis's command parser: about 1 µs less CPU per message than publish().
     const sent: Promise<unknown>[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) sent[i] = this.#publisher.sendCommand(["PUBLISH", batch[i].channel, batch[i].message]);
-    return Promise.all(sent).then(noop, (error) => this.#failed(batch, sent, error));
-  }
-
-  // A lost connection fails the write (the core buffers the batch again); a
-  // broadcast Redis refused for good is dropped and reported, never retried forever.
-  async #failed(batch: EventFrame[], sent: Promise<unknown>[], error: unknown): Promise<void> {
-    if (this.#error || !refusedForGood(error)) throw this.#error ?? error;
-    const outcomes = await Promise.allSettled(sent);
-    if (this.#error) throw this.#error;
-    // Another failure has the whole batch sent again: report nothing now, or the retry reports these twice.
-    const other = outcomes.find((outcome) => outcome.status === "rejected" && !refusedForGood(outcome.reason));
-    if (other) throw (other as PromiseRejectedResult).reason;
-    outcomes.forEach((outcome, i) => {
-      if (outcome.status === "rejected") this.#dropped(batch[i], outcome.reason);
-    });
+    return Promise.all(sent).then(noop, (error) => reportRefused(batch, sent, error, () => this.#error, this.#dropped));
   }
 
   #lost(role: string, cause: unknown): void {

@@ -138,6 +138,7 @@ export class Broadcast extends EventTarget {
           };
           catchUp(source, target, after, unfilled).catch(() => {});
         },
+        onGap: (channel) => this.#emit("resync", { channels: 1, reason: "gap", channel }),
       },
     });
     // History mode fills a gap from the backbone: no resync on reconnect; the link says when it cannot.

@@ -15,8 +15,12 @@ export interface BroadcastEventMap {
   statechange: CustomEvent<{ state: State; cause?: unknown }>;
   /** A connection attempt failed; the broadcast carries on (unless it gives up). */
   error: CustomEvent<{ error: unknown; attempt: number }>;
-  /** A gap was closed: `channels` resync frames went to subscribers. */
-  resync: CustomEvent<{ channels: number; reason: "reconnect" }>;
+  /**
+   * A gap was closed: `channels` resync frames went to subscribers. Reason
+   * `reconnect` after a lost link (pub/sub mode); `gap`, in history mode,
+   * when the backbone no longer kept what a channel missed (`channel` names it).
+   */
+  resync: CustomEvent<{ channels: number; reason: "reconnect" | "gap"; channel?: string }>;
   /** A full replay buffer dropped its oldest broadcast, or a lagging subscriber its backlog. */
   overflow: CustomEvent<{ channel: string; dropped: number; source: "replay" | "subscriber" }>;
   /** The backbone refused a broadcast for good, or a message arrived that cannot be delivered. */

@@ -22,6 +22,8 @@ export interface FanOutOptions {
    * history cannot fill ends in a resync frame with reason `unfilled`.
    */
   catchUp?: (target: CatchUpTarget, after: string | undefined, unfilled: "gap" | "overflow") => void;
+  /** History mode: the backbone said it no longer keeps what `channel` missed (a resync frame, reason `gap`). */
+  onGap?: (channel: string) => void;
 }
 
 /**
@@ -124,6 +126,7 @@ export class FanOut {
     for (const frame of batch) {
       const subscribers = this.#channels.get(frame.channel);
       if (subscribers === undefined) continue;
+      if (frame.type === "resync" && frame.reason === "gap") this.#options.onGap?.(frame.channel);
       let before: string | undefined;
       if (frame.type === "event" && frame.id !== undefined) {
         before = this.positions.get(frame.channel);

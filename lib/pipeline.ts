@@ -28,6 +28,8 @@ export interface PipelineOptions {
   onSubscriberOverflow: FanOutOptions["onOverflow"];
   /** History mode: fills a subscriber from history (see {@linkcode FanOutOptions.catchUp}). */
   catchUp?: FanOutOptions["catchUp"];
+  /** History mode: a link said a channel's gap cannot be filled. */
+  onGap?: FanOutOptions["onGap"];
 }
 
 /**
@@ -73,6 +75,7 @@ export class Pipeline {
       onLastSubscriber: options.onLastSubscriber,
       onOverflow: options.onSubscriberOverflow,
       catchUp: options.catchUp,
+      onGap: options.onGap,
     });
     this.#sent = this.outbound.readable.pipeTo(this.sink);
     this.#sent.catch(() => {});

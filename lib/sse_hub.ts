@@ -57,6 +57,12 @@ interface Group extends Reader {
   readonly clients: Set<Client>;
   /** Clients that read on their own until they stand where the group stands. */
   readonly waiting: Set<Client>;
+  /**
+   * Whether it delivers live events: a group founded by a client that came
+   * back still reads history until it stands where the Broadcast stands, and
+   * a new client does not join it before.
+   */
+  live: boolean;
 }
 
 interface Client {
@@ -144,7 +150,8 @@ export class SseHub {
     if (group === undefined) {
       // A client that comes back with nobody to join founds its group where it stands.
       group = this.#group(key, channels, since);
-    } else if (since !== undefined) {
+    } else if (since !== undefined || !group.live) {
+      // It comes back, or its group still reads history: it reads on its own until they meet.
       own = this.#reader(channels, since);
     }
     const client: Client = { controller: undefined!, group, own, state: "open", wrote: this.#round, resyncing: false, deadline: 0 };
@@ -179,7 +186,7 @@ export class SseHub {
 
   /** A group of `channels`, its subscriptions starting after `since` (with what is new when absent). */
   #group(key: string, channels: readonly string[], since: readonly string[] | undefined): Group {
-    const group: Group = { key, clients: new Set(), waiting: new Set(), ...this.#reader(channels, since) };
+    const group: Group = { key, clients: new Set(), waiting: new Set(), live: since === undefined, ...this.#reader(channels, since) };
     this.#groups.set(key, group);
     this.#readAll(group);
     return group;
@@ -253,6 +260,7 @@ export class SseHub {
     }
     const group = reader as Group;
     for (const client of group.clients) this.#write(client, chunk);
+    group.live ||= group.channels.every((channel, i) => group.cursor[i] === this.#broadcast.position?.(channel));
     for (const client of group.waiting) this.#join(client);
   }
 

@@ -19,6 +19,7 @@ export const FIRST_ROW_ONLY = {
   "serve_cors_test.ts": "the streamcast command",
   "bad_input_http_test.ts": "the streamcast command",
   "serve_eventsource_test.ts": "the streamcast command, and Chromium",
+  "serve_history_browser_test.ts": "the streamcast command, and Chromium",
   "deno_permissions_test.ts": "drives Deno itself, with chosen permissions",
   "deno_consumer_test.ts": "drives Deno itself, from a project outside the checkout",
   "public_types_test.ts": "type-checks the npm package's declarations with tsc",

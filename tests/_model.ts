@@ -19,12 +19,14 @@ import fc from "fast-check";
 import { type BackboneKind, openBackbone } from "./_model_backbones.ts";
 import { activeTimers, eventually, sleep } from "./_support.ts";
 import { checkDisconnect, check, checkStats, downsOf, gapsOf, throwIfAny } from "./_model_check.ts";
-import { type Limits, type RunBackbone, System, Violation } from "./_model_system.ts";
+import { type InstanceRecord, type Limits, type RunBackbone, System, Violation } from "./_model_system.ts";
 import { type CommandName, type CommandSet, commandArbitrary, type Model, parseCommands } from "./_model_commands.ts";
 
 /** A backbone the model test runs on, opened once for many runs; `waits` and `can` say which commands it gets. */
 export interface ModelBackbone extends CommandSet {
   name: string;
+  /** History mode: stronger invariants (see `RunBackbone.history`). */
+  history?: boolean;
   limits: Limits;
   /** A fresh place for one run (its own names); `release` mends whatever the run broke. */
   run(): Promise<RunBackbone & { release(): Promise<void> }>;
@@ -77,7 +79,7 @@ export async function assertModel(backbone: ModelBackbone, options: ModelOptions
   const shown = fc.stringify(details.counterexample);
   const replayPath = /replayPath="([^"]*)"/.exec(shown)?.[1];
   const commands = /"commands":(.*?) \/\*replayPath/.exec(shown)?.[1];
-  const kind = backbone.name.replace("://", "");
+  const kind = backbone.name.replace("://", "") + (backbone.history ? " --history" : "");
   if (details.counterexamplePath !== null && replayPath !== undefined) {
     report += `\nReplay it: npm run test:model -- --backbone ${kind} --seed ${details.seed} --path "${details.counterexamplePath}" --replay-path "${replayPath}"`;
   }
@@ -167,11 +169,12 @@ async function settle(system: System): Promise<void> {
   if (system.failure) throw system.failure;
 }
 
-/** Every instance up and every gap closed by a resync. */
+/** Every instance up and every gap closed by a resync (filled, in history mode). */
 async function quiet(system: System): Promise<void> {
+  const closed = (r: InstanceRecord) => system.backbone.history || gapsOf(r).gaps.at(-1)?.closed !== Infinity;
   await untilOrFail(
     system,
-    () => system.instances.every((r) => r.broadcast.state === "up" && gapsOf(r).gaps.at(-1)?.closed !== Infinity),
+    () => system.instances.every((r) => r.broadcast.state === "up" && closed(r)),
     "every gap ends with a resync",
     () => system.instances.flatMap((r) => {
       if (r.broadcast.state !== "up") return [`${r.name} is ${r.broadcast.state}, not up`];
@@ -208,18 +211,22 @@ export const DEFAULTS: Record<BackboneKind, Omit<ModelOptions, "runs">> = {
 };
 
 /** The test a backbone's model test file declares: `runs` random command sequences. */
-export function modelSuite(kind: BackboneKind, defaultRuns: number): void {
+export function modelSuite(kind: BackboneKind, defaultRuns: number, options: { history?: boolean } = {}): void {
   // MODEL_RUNS overrides the count: the runtime matrix runs fewer on the runtimes beyond Node 20.
   const runs = Number(process.env.MODEL_RUNS ?? defaultRuns);
-  describe(`model-based test on ${kind}://`, () => {
+  const mode = options.history ? " in history mode" : "";
+  describe(`model-based test on ${kind}://${mode}`, () => {
     let backbone: ModelBackbone | undefined;
     before(async () => {
-      backbone = await openBackbone(kind);
+      backbone = await openBackbone(kind, options.history);
     });
     after(async () => {
       await backbone?.close();
     });
-    it(`no subscriber goes deaf, loses or reorders events, or overflows; one resync per gap; every call settles and the stats add up, under random churn and outages on ${kind}://`, async () => {
+    const promise = options.history
+      ? "every subscriber gets every event exactly once, in each publisher's order, with no resync frame"
+      : "no subscriber goes deaf, loses or reorders events, or overflows; one resync per gap";
+    it(`${promise}; every call settles and the stats add up, under random churn and outages on ${kind}://${mode}`, async () => {
       await assertModel(backbone!, { ...DEFAULTS[kind], runs });
     });
   });

@@ -5,7 +5,7 @@
  * restore) and server-side kills of the test's own connections only.
  */
 import process from "node:process";
-import type { Backend, BroadcastOptions, Link } from "../mod.ts";
+import { type Backend, BackboneUnavailableError, type BroadcastOptions, type Link } from "../mod.ts";
 import { memoryHub } from "../backends/memory.ts";
 import { FAST } from "./_conformance.ts";
 import type { ModelBackbone } from "./_model.ts";
@@ -15,8 +15,24 @@ import { sleep } from "./_support.ts";
 export type BackboneKind = "memory" | "redis" | "postgres" | "kafka";
 export const KINDS: BackboneKind[] = ["memory", "redis", "postgres", "kafka"];
 
-export function openBackbone(kind: BackboneKind): Promise<ModelBackbone> {
-  return { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone }[kind]();
+/** Opens the backbone of `kind`; with `history`, its runs are in history mode. */
+export async function openBackbone(kind: BackboneKind, history = false): Promise<ModelBackbone> {
+  const backbone = await { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone }[kind]();
+  return history ? inHistoryMode(backbone) : backbone;
+}
+
+/** History mode: every run's URI asks for history (more than a run publishes), and the stronger invariants hold. */
+function inHistoryMode(backbone: ModelBackbone): ModelBackbone {
+  return {
+    ...backbone,
+    history: true,
+    run: async () => {
+      const run = await backbone.run();
+      const uri = new URL(run.uri);
+      uri.searchParams.set("history", "100000");
+      return { ...run, uri: uri.href, history: true };
+    },
+  };
 }
 
 const NETWORK: BroadcastOptions = { ...FAST, resyncSettle: 100 };
@@ -27,28 +43,45 @@ const tag = () => `${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
  * links can be made slow, like a congested connection: every later answer
  * (subscribe, unsubscribe, ping) comes 500 ms late, so the liveness probe
  * gives up on the link, and an answer may arrive after the next link is up.
+ * A kill closes one instance's links, as a server-side kill of its
+ * connections, and refuses its new ones for a while: what others publish
+ * meanwhile is what it must not miss.
  */
 function memoryBackbone(): Promise<ModelBackbone> {
   const name = `model-${tag()}`;
   const hub = memoryHub(name);
   let open: { slow: boolean }[] = [];
-  const backend: Backend = () => ({
-    open: async () => {
-      const pace = { slow: false };
-      open.push(pace);
-      return slowAnswers(await hub.connect(), pace);
-    },
-  });
+  let links: Link[][] = [];
+  let refusedUntil: number[] = [];
+  const backend = (index: number): Backend => (_, { history, clock }) => {
+    if (history) hub.keep(history);
+    return {
+      open: async () => {
+        if (Date.now() < (refusedUntil[index] ?? 0)) throw new BackboneUnavailableError(`Connection refused: b${index} was killed`);
+        const pace = { slow: false };
+        open.push(pace);
+        const link = await hub.connect(history && clock);
+        (links[index] ??= []).push(link);
+        return slowAnswers(link, pace);
+      },
+    };
+  };
   return Promise.resolve({
     name: "memory://",
     limits: { bound: 3_000, latency: 1_000, detection: 1_500 },
     waits: [0, 10, 50, 150, 400],
-    can: { kill: false, killSubscribers: false, restart: false, slow: true },
+    can: { kill: true, killSubscribers: false, restart: false, slow: true },
     run: async () => {
       open = [];
+      links = [];
+      refusedUntil = [];
       return {
         uri: `memory://${name}`,
-        options: () => ({ ...FAST, backend }),
+        options: (i) => ({ ...FAST, backend: backend(i) }),
+        kill: async (i) => {
+          refusedUntil[i] = Date.now() + 150;
+          await Promise.all((links[i] ?? []).splice(0).map((link) => link.close()));
+        },
         cut: async () => hub.cut(),
         stall: async () => hub.stall(),
         restore: async () => hub.restore(),
@@ -75,6 +108,7 @@ function slowAnswers(link: Link, pace: { slow: boolean }): Link {
     unsubscribe: (channel) => late(() => link.unsubscribe(channel)),
     ping: () => late(() => link.ping()),
     close: () => link.close(),
+    ...link.read && { read: (channel, after, upTo, limit) => late(() => link.read!(channel, after, upTo, limit)) },
   };
 }
 

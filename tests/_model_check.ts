@@ -65,7 +65,7 @@ export function check(system: System, final: boolean): Violation[] {
       ));
     }
     const last = gaps[i].gaps.at(-1);
-    if (final && last?.closed === Infinity) {
+    if (final && last?.closed === Infinity && !system.backbone.history) {
       out.push(new Violation("every gap ends with a resync", `b${i} went down (${system.stepAt(last.down)}) and never resynced`));
     }
   }
@@ -81,6 +81,10 @@ function checkStream(system: System, stream: StreamRecord, gaps: Gap[][], final:
     out.push(new Violation("streams stay open through outages", `${name} ended by itself (${system.stepAt(stream.ended)})`));
   }
   for (const stray of stream.strays) out.push(new Violation("frames belong to the stream's channel", `${name} received ${stray}`));
+  if (system.backbone.history && stream.resyncs.length > 0) {
+    const [first] = stream.resyncs;
+    out.push(new Violation("history mode fills every gap", `${name} got a resync frame with reason "${first.reason}" (${system.stepAt(first.seq)})`));
+  }
   const overflow = stream.resyncs.find(({ reason }) => reason !== "reconnect");
   if (overflow) {
     out.push(new Violation("a flat-out reader loses nothing to overflow", `${name} got a resync frame with reason "${overflow.reason}" (${system.stepAt(overflow.seq)})`));
@@ -102,7 +106,7 @@ function checkStream(system: System, stream: StreamRecord, gaps: Gap[][], final:
  * Per publisher: receipts in publish order, and repeats, except around a
  * reconnect of the publisher or the stream's instance, when what was in flight
  * is sent again (a stream that opened meanwhile may see some of it for the
- * first time). Returns the first receipts by publisher.
+ * first time); in history mode, never. Returns the first receipts by publisher.
  */
 function checkOrder(system: System, stream: StreamRecord, name: string, out: Violation[]): Map<string, number>[] {
   const downs = system.instances.map(downsOf);
@@ -122,12 +126,12 @@ function checkOrder(system: System, stream: StreamRecord, name: string, out: Vio
     const first = seen.get(id);
     // Sent again after a reconnect: a write in flight when a link dropped is replayed.
     const around = (d: number) => d > message.start && d < seq;
-    const resent = downs[message.pub].some(around) || downs[stream.inst].some(around) ||
-      (system.backbone.redeliversAfterFaults === true && system.faults.some(around));
+    const resent = !system.backbone.history && (downs[message.pub].some(around) || downs[stream.inst].some(around) ||
+      (system.backbone.redeliversAfterFaults === true && system.faults.some(around)));
     if (first !== undefined) {
       if (!resent) {
         report(new Violation(
-          "duplicates only around a reconnect",
+          system.backbone.history ? "exactly once in history mode" : "duplicates only around a reconnect",
           `${name} received ${id} twice (${system.stepAt(first)}, then ${system.stepAt(seq)}) with no reconnect of ${message.pub === stream.inst ? `b${message.pub}` : `b${message.pub} or b${stream.inst}`} in between`,
         ));
       }
@@ -153,6 +157,7 @@ function checkOrder(system: System, stream: StreamRecord, name: string, out: Vio
  * message of the same publisher arrived, and began at most `detection` ms
  * after the message was sent (acknowledged, or replayed after the
  * publisher's own gap): later than that, the event should long have arrived.
+ * In history mode no gap excuses a loss.
  */
 function checkMissing(
   system: System,
@@ -177,7 +182,8 @@ function checkMissing(
     const horizon = horizons[message.pub](message.n) ?? (final && stream.closed === undefined ? Infinity : undefined);
     if (horizon === undefined) continue; // nothing later from that publisher yet: it may still come
     const latest = sentAt(message, gaps[message.pub]) + system.limits.detection;
-    if (mine.some((gap) => gap.down <= horizon && gap.closed >= message.start && gap.downTime <= latest)) continue;
+    const excused = !system.backbone.history && mine.some((gap) => gap.down <= horizon && gap.closed >= message.start && gap.downTime <= latest);
+    if (excused) continue;
     if (replayDrops[message.pub].some((seq) => seq >= message.start)) continue; // its replay buffer overflowed
     if (stream.resyncs.some((r) => r.reason === "overflow" && r.seq > message.start)) continue; // reported as an overflow
     missing.push(message);

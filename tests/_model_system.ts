@@ -31,6 +31,12 @@ export interface RunBackbone {
    * window for duplicates even without a reconnect.
    */
   redeliversAfterFaults?: boolean;
+  /**
+   * History mode: every gap is filled from the backbone's history, so the
+   * invariants are stronger: exactly once, in each publisher's order, and no
+   * resync frame at all.
+   */
+  history?: boolean;
 }
 
 /** A message a test published: `b<publisher>#<n>`, unique within a run. */

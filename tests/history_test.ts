@@ -222,6 +222,40 @@ describe("history mode on memory://", () => {
     await beyondRetention(`memory://${hubName()}?history=50`, 300, FAST);
   });
 
+  it("a link that comes back beyond retention: one resync frame (gap) per stream and a resync event, then the oldest kept", async () => {
+    const name = hubName();
+    const links: Link[] = [];
+    const publisher = await Broadcast.connect(`memory://${name}?history=20`, FAST);
+    const subscriber = await Broadcast.connect(`memory://${name}?history=20`, {
+      ...FAST,
+      reconnect: { minDelay: 50, maxDelay: 50 },
+      backend: (uri, context) => {
+        const connector = memory(uri, context);
+        return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
+      },
+    });
+    try {
+      const readers = [subscriber.subscribe("a").getReader(), subscriber.subscribe("a").getReader()];
+      await subscriber.ready();
+      await publisher.publish("a", "before");
+      const gaps: unknown[] = [];
+      subscriber.addEventListener("resync", (event) => gaps.push(event.detail));
+      await links[0].close();
+      await Promise.all(Array.from({ length: 100 }, (_, n) => publisher.publish("a", `during${n}`)));
+      for (const reader of readers) {
+        const frames = await readEvents(reader, 21);
+        assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), [
+          "before",
+          "gap",
+          ...Array.from({ length: 20 }, (_, n) => `during${80 + n}`),
+        ]);
+      }
+      assert.deepEqual(gaps, [{ channels: 1, reason: "gap", channel: "a" }]);
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
   it("beyond retention by age: exactly one resync frame (gap)", async () => {
     const broadcast = await Broadcast.connect(`memory://${hubName()}?history=1000,100ms`, FAST);
     try {

@@ -11,8 +11,9 @@
  * --verbose to list every failure met while shrinking; --commands "subscribe
  * b0 c0, ready b0, burst b1 c0 ×3000" [--instances N] runs one printed
  * counterexample as it is, without fast-check; --without burst,slow never
- * generates those commands (to look past a failure already known). Exits 1
- * on a failure.
+ * generates those commands (to look past a failure already known);
+ * --history runs in history mode, with its stronger invariants. Exits 1 on a
+ * failure.
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     path: { type: "string" },
     "replay-path": { type: "string" },
     verbose: { type: "boolean", default: false },
+    history: { type: "boolean", default: false },
     commands: { type: "string" },
     without: { type: "string" },
     instances: { type: "string", default: "3" },
@@ -38,7 +40,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log("Usage: npm run test:model -- [--backbone memory|redis|postgres|kafka|all] [--runs N] [--max-commands N] [--shrink-time S] [--seed N --path P [--replay-path R]] [--verbose] [--without NAMES] [--commands LIST [--instances N]]");
+  console.log("Usage: npm run test:model -- [--backbone memory|redis|postgres|kafka|all] [--runs N] [--max-commands N] [--shrink-time S] [--seed N --path P [--replay-path R]] [--verbose] [--history] [--without NAMES] [--commands LIST [--instances N]]");
   process.exit(0);
 }
 
@@ -69,7 +71,7 @@ if (unknown.length > 0) usage(`Invalid --without: Expected names among ${COMMAND
 let failed = false;
 for (const kind of kinds) {
   const started = Date.now();
-  const backbone = await openBackbone(kind);
+  const backbone = await openBackbone(kind, values.history);
   try {
     if (values.commands !== undefined) {
       await runCommands(backbone, integer("instances", values.instances, 1)!, values.commands);

@@ -143,6 +143,29 @@ describe("the SSE handler in history mode", () => {
     }
   });
 
+  it("a new client does not get the history that a client who came back founded its group with", async () => {
+    const { worker, close } = setUp(100_000);
+    try {
+      const { broadcast, sse } = await worker();
+      const first = await open(sse, ["a"]);
+      await broadcast.publish("a", "m0");
+      await eventually(() => first.messages().length === 1);
+      const last = first.lastEventId()!;
+      await first.cancel(); // the group is gone with its last client
+      await publishAll(broadcast, "a", range("m", 1, 3000));
+      // The first founds the group at m0; the second comes while it reads its history.
+      const [back, fresh] = await Promise.all([open(sse, ["a"], undefined, { "last-event-id": last }), open(sse, ["a"])]);
+      await broadcast.publish("a", "live");
+      await eventually(() => back.messages().at(-1) === "live" && fresh.messages().at(-1) === "live", 10_000, "the live event to both");
+      assert.deepEqual(fresh.messages(), ["live"], "only what was published after it came");
+      assert.deepEqual(back.messages(), [...range("m", 1, 3000), "live"]);
+      const health = await (await sse.fetch(new Request("http://localhost/healthz"))).json();
+      assert.equal(health.catchingUp, 0, "the new client joined the group once it was live");
+    } finally {
+      await close();
+    }
+  });
+
   it("beyond what history keeps: one resync event, whose id starts the channel anew, so coming back with it is not a gap again", async () => {
     const { worker, close } = setUp(10);
     try {

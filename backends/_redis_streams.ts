@@ -1,0 +1,269 @@
+/**
+ * History mode on the Redis backbone: one Redis stream per channel, keyed by
+ * the channel's name, each entry holding the payload in its field `message`.
+ * A publish is `XADD <channel> MAXLEN ~ <messages> * message <payload> origin <origin>`
+ * (with an age limit, also an `XTRIM <channel> MINID ~ <now - maxAge>` about
+ * once a second per channel); an event's `id` is its stream ID. The `origin`
+ * field, `<publisher>:<sequence>`, lets the core drop a publish that was sent
+ * again after its acknowledgement was lost; an entry without it (say from
+ * `redis-cli XADD news '*' message hi`) is an event all the same.
+ *
+ * A link is two connections: a reader (`<clientName>:read`) running the
+ * `XREAD` loop of {@linkcode StreamReader}, and a writer (`<clientName>:write`)
+ * for everything else. As in pub/sub mode the client never reconnects by
+ * itself and every loss errors the link.
+ *
+ * Events after a position are gone when that position is before the stream's
+ * `max-deleted-entry-id` (Redis 7; `XDEL` moves it), before the ID right
+ * before the oldest entry kept (trimming moves that), or when the stream
+ * itself is gone; see `gapAfter`.
+ *
+ * @module
+ */
+import { createClient, RESP_TYPES } from "redis";
+import { abortable } from "../lib/abortable.ts";
+import { BackboneUnavailableError } from "../lib/errors.ts";
+import { errorMessage } from "../lib/error_message.ts";
+import { type EventFrame, type Frame, resyncFrame } from "../lib/frame.ts";
+import type { HistoryOptions } from "../lib/history.ts";
+import type { ConnectorContext, Link, Start } from "../lib/link.ts";
+import { maskUri } from "../lib/mask_uri.ts";
+import { connectError, redisConfig, reportRefused } from "./_redis_config.ts";
+import { StreamReader } from "./_redis_stream_reader.ts";
+import {
+  type Entry,
+  eventsOf,
+  FIELD,
+  gapAfter,
+  oldestPosition,
+  ORIGIN,
+  readWithInfo,
+  streamInfo,
+  streamsOf,
+  ZERO,
+} from "./_redis_stream_replies.ts";
+
+/** How long one XREAD blocks: the reader is unblocked sooner whenever it must answer. */
+const BLOCK = 5_000;
+/** The most entries per stream one XREAD takes. */
+const MAX_COUNT = 1_000;
+/** Trimming by age is asked at most this often per channel. */
+const TRIM_EVERY = 1_000;
+
+/** Opens one history-mode link, resolving once Redis acknowledged both connections. */
+export async function openStreamsLink(uri: URL, context: ConnectorContext, history: HistoryOptions, signal: AbortSignal): Promise<Link> {
+  const config = await redisConfig(uri, context.settings);
+  const where = maskUri(uri);
+  const reader = connection(createClient({ ...config.client, name: `${config.name}:read` }));
+  const writer = connection(createClient({ ...config.client, name: `${config.name}:write` }));
+  const link = new StreamsLink(where, reader, writer, context, history);
+  const abandon = () => link.close();
+  signal.addEventListener("abort", abandon, { once: true });
+  try {
+    // node-redis may never settle a connect() cut short by destroy(): race the signal and the loss.
+    await abortable(Promise.race([Promise.all([reader.client.connect(), writer.client.connect()]), link.lost]), signal);
+    link.start(String(await abortable(Promise.race([reader.send(["CLIENT", "ID"]), link.lost]), signal)));
+  } catch (error) {
+    link.close();
+    if (signal.aborted) throw signal.reason;
+    throw connectError(where, error, config.client.database);
+  } finally {
+    signal.removeEventListener("abort", abandon);
+  }
+  return link;
+}
+
+/** The part of a node-redis client this mode uses. */
+interface Client {
+  connect(): Promise<unknown>;
+  destroy(): void;
+  on(event: "error" | "reconnecting", listener: (error?: unknown) => void): unknown;
+  withTypeMapping(mapping: Record<number, unknown>): { sendCommand(args: string[]): Promise<unknown> };
+}
+
+/** A client, and its commands with RESP3 maps read as flat arrays, as RESP2 gives them. */
+interface Connection {
+  client: Client;
+  send(args: string[]): Promise<unknown>;
+}
+
+function connection(created: unknown): Connection {
+  const client = created as Client;
+  const mapped = client.withTypeMapping({ [RESP_TYPES.MAP]: Array });
+  return { client, send: (args) => mapped.sendCommand(args) };
+}
+
+class StreamsLink implements Link {
+  readonly readable: ReadableStream<Frame[]>;
+  readonly writable: WritableStream<EventFrame[]>;
+  readonly #where: string;
+  readonly #reader: Connection;
+  readonly #writer: Connection;
+  readonly #context: ConnectorContext;
+  readonly #history: HistoryOptions;
+  #stream: StreamReader | undefined;
+  #controller!: ReadableStreamDefaultController<Frame[]>;
+  #error: Error | undefined;
+  // When each channel was last trimmed by age, by this link.
+  readonly #trimmed = new Map<string, number>();
+  #onLost!: (cause: unknown) => void;
+  /** Rejects with the original cause when either connection is lost or errors. */
+  readonly lost = new Promise<never>((_, reject) => this.#onLost = reject);
+
+  constructor(where: string, reader: Connection, writer: Connection, context: ConnectorContext, history: HistoryOptions) {
+    this.#where = where;
+    this.#reader = reader;
+    this.#writer = writer;
+    this.#context = context;
+    this.#history = history;
+    this.lost.catch(() => {}); // only awaited while connecting
+    this.readable = new ReadableStream({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      cancel: () => this.close(),
+    });
+    this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
+    for (const [role, { client }] of [["reader", reader], ["writer", writer]] as const) {
+      // Listeners stay for the client's life: node-redis may emit after we let go.
+      client.on("error", (error) => this.#lost(role, error));
+      client.on("reconnecting", () => this.#lost(role, new Error("the client tried to reconnect on its own")));
+    }
+  }
+
+  /** Starts the XREAD loop on the reader connection, whose `CLIENT ID` is `id`. */
+  start(id: string): void {
+    const send = this.#writer.send;
+    const count = Math.min(MAX_COUNT, this.#history.messages);
+    this.#stream = new StreamReader({
+      send: this.#reader.send,
+      unblock: async () => Number(await send(["CLIENT", "UNBLOCK", id])) === 1,
+      reread: async (channel, position) => {
+        // Nothing after the position deleted even now: nothing was when it read, and the reply stands.
+        if (!gapAfter(position, await streamInfo(send, channel))) return undefined;
+        const read = ["XREAD", "COUNT", String(count), "STREAMS", channel, position];
+        const { reply, info } = await readWithInfo(send, channel, read);
+        return { gap: gapAfter(position, info), entries: streamsOf(reply)[0]?.[1] ?? [] };
+      },
+      deliver: (frames) => this.#enqueue(frames),
+      dropped: (frame, reason) => this.#context.dropped(frame, reason, "inbound"),
+      count,
+      block: BLOCK,
+      maxAge: this.#history.maxAge,
+      clock: this.#context.clock,
+    });
+    this.#stream.run().catch((error) => this.#lost("reader", error));
+  }
+
+  async subscribe(channel: string, start: Start = "new"): Promise<string> {
+    this.#check();
+    const info = await this.#guard(streamInfo(this.#writer.send, channel));
+    let position: string;
+    if (start === "new") position = info?.last ?? ZERO;
+    else if (start === "oldest") position = oldestPosition(info);
+    else if (!gapAfter(start.after, info)) position = start.after;
+    else {
+      this.#enqueue([resyncFrame(channel, "gap")]);
+      position = oldestPosition(info);
+    }
+    this.#check();
+    this.#stream!.follow(channel, position);
+    return position;
+  }
+
+  async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
+    this.#check();
+    if (limit < 1) return [];
+    const range = ["XRANGE", channel, after === undefined ? "-" : `(${after}`, upTo, "COUNT", String(limit)];
+    const { reply: entries, info } = await this.#guard(readWithInfo(this.#writer.send, channel, range));
+    if (after !== undefined && gapAfter(after, info)) return "gap";
+    return eventsOf(channel, entries as Entry[], (frame, reason) => this.#context.dropped(frame, reason, "inbound"));
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    this.#check();
+    this.#stream!.forget(channel);
+    return Promise.resolve();
+  }
+
+  async ping(): Promise<void> {
+    this.#check();
+    // The reader sits in a blocked XREAD: its round is unblocking it and hearing back.
+    await this.#guard(Promise.all([this.#writer.send(["PING"]), this.#stream!.round()]));
+  }
+
+  close(): Promise<void> {
+    if (!this.#error) {
+      this.#error = new BackboneUnavailableError(`The connection to ${this.#where} was closed`);
+      try {
+        this.#controller.close();
+      } catch { /* cancelled or errored already */ }
+    }
+    this.#stream?.stop(this.#error);
+    this.#reader.client.destroy();
+    this.#writer.client.destroy();
+    return Promise.resolve();
+  }
+
+  #publish(batch: EventFrame[]): Promise<void> {
+    this.#check();
+    const { messages, maxAge } = this.#history;
+    const send = this.#writer.send;
+    const now = this.#context.clock.now();
+    // Fired together, the commands go out in one pipelined write.
+    const sent: Promise<unknown>[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const { channel, message, origin } = batch[i];
+      const add = ["XADD", channel, "MAXLEN", "~", String(messages), "*", FIELD, message];
+      sent[i] = send(origin === undefined ? add : [...add, ORIGIN, origin]);
+      if (maxAge !== undefined && this.#dueForTrim(channel, now)) {
+        // A refusal shows on the XADD of the same key; a loss fails the link.
+        send(["XTRIM", channel, "MINID", "~", String(Math.max(0, now - maxAge))]).catch(() => {});
+      }
+    }
+    return Promise.all(sent).then(
+      () => {},
+      (error) => reportRefused(batch, sent, error, () => this.#error, (frame, reason) => this.#context.dropped(frame, reason, "outbound")),
+    );
+  }
+
+  #dueForTrim(channel: string, now: number): boolean {
+    const last = this.#trimmed.get(channel);
+    if (last !== undefined && now - last < TRIM_EVERY) return false;
+    if (this.#trimmed.size >= 10_000) {
+      for (const [name, at] of this.#trimmed) if (now - at >= TRIM_EVERY) this.#trimmed.delete(name);
+    }
+    this.#trimmed.set(channel, now);
+    return true;
+  }
+
+  #enqueue(frames: Frame[]): void {
+    if (!this.#error) this.#controller.enqueue(frames);
+  }
+
+  #lost(role: string, cause: unknown): void {
+    if (this.#error) return;
+    const reason = errorMessage(cause);
+    const error = new BackboneUnavailableError(`Lost the ${role} connection to ${this.#where}: ${reason}`, { cause });
+    this.#error = error;
+    this.#onLost(cause);
+    this.#controller.error(error);
+    this.#stream?.stop(error);
+    // The other connection goes too, so that every pending command settles now.
+    this.#reader.client.destroy();
+    this.#writer.client.destroy();
+  }
+
+  #check(): void {
+    if (this.#error) throw this.#error;
+  }
+
+  // A command that fails because the link went down rejects with the link's error.
+  async #guard<T>(command: Promise<T>): Promise<T> {
+    try {
+      return await command;
+    } catch (error) {
+      throw this.#error ?? error;
+    }
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * History mode against pub/sub mode on the same backbone, and against the raw
+ * client doing the same work, in one run.
+ *
+ *   tsx bench/history.ts [--backbone redis|postgres|all] [--messages 50000] [--runs 5]
+ *                        [--rate 2000] [--seconds 3] [--json]
+ *
+ * Three sides per backbone, runs alternating so that all see the same machine:
+ * - `pub/sub`: streamcast in its default mode (PUBLISH; NOTIFY);
+ * - `history`: streamcast with `?history=100000` (Redis: XADD and an XREAD
+ *   loop; Postgres: rows in a log table, NOTIFY as the wake-up);
+ * - `raw`: the raw client doing history's work by hand: node-redis XADD
+ *   `MAXLEN ~` pipelined and an `XREAD BLOCK` loop on a second connection;
+ *   postgres.js INSERT into a log table + `pg_notify` per publish, and a
+ *   LISTENing connection that SELECTs what is past its cursor on each wake-up.
+ *
+ * Throughput: one publisher → one subscriber, 100-byte messages, publishes
+ * fired concurrently in chunks of 1,000 (each chunk awaited), timed from the
+ * first publish until the subscriber has every message. Latency: publishes at
+ * a fixed rate, each carrying its send time; p50/p99 of publish → receive.
+ * Figures are medians after one warm-up run of each side. The targets:
+ * history ≥ 0.5× pub/sub and ≥ 0.9× raw in throughput.
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { createClient } from "redis";
+import { Broadcast } from "../mod.ts";
+import { type Endpoint, latency, median, percentile } from "./_measure.ts";
+
+const CHUNK = 1_000;
+const SIZE = 100;
+const KEEP = 100_000;
+const GOAL = { overPubSub: 0.5, overRaw: 0.9 };
+const PAYLOAD = "x".repeat(SIZE);
+
+const { values } = parseArgs({
+  options: {
+    backbone: { type: "string", default: "all" },
+    redis: { type: "string", default: "redis://127.0.0.1:6379" },
+    postgres: { type: "string", default: "postgres://postgres@127.0.0.1:5432/test" },
+    messages: { type: "string", default: "50000" },
+    runs: { type: "string", default: "5" },
+    rate: { type: "string", default: "2000" },
+    seconds: { type: "string", default: "3" },
+    json: { type: "boolean", default: false },
+  },
+});
+const number = (name: keyof typeof values) => {
+  const value = Number(values[name]);
+  if (!(value > 0)) throw new Error(`Invalid --${name}: Expected a positive number but received ${JSON.stringify(values[name])}`);
+  return value;
+};
+const messages = number("messages");
+const runs = number("runs");
+const rate = number("rate");
+const seconds = number("seconds");
+
+/** One side: publish, a callback per message received, teardown. */
+interface Side extends Endpoint {
+  close(): Promise<void>;
+}
+
+let channels = 0;
+const channel = () => `bench-history-${process.pid}-${channels++}`;
+
+/** streamcast on `uri`: a publishing Broadcast and a subscribing one. */
+async function streamcastSide(uri: string): Promise<Side> {
+  const options = { resyncSettle: 0, subscriberBuffer: messages };
+  const [publisher, subscriber] = await Promise.all([Broadcast.connect(uri, options), Broadcast.connect(uri, options)]);
+  return {
+    publish: (channel, message) => publisher.publish(channel, message),
+    async subscribe(channel, onMessage) {
+      const reader = subscriber.subscribe(channel).getReader();
+      void (async () => {
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          if (r.value.type === "event") onMessage(r.value.message);
+          else throw new Error(`a resync frame (${r.value.reason}): the run is not clean`);
+        }
+      })();
+      await subscriber.ready();
+    },
+    close: async () => void await Promise.all([publisher.disconnect(), subscriber.disconnect()]),
+  };
+}
+
+/** node-redis by hand: XADD MAXLEN ~ on one connection, an XREAD BLOCK loop per channel on another. */
+async function rawRedis(uri: string): Promise<Side> {
+  const options = { url: uri, commandOptions: { timeout: 0 } };
+  const writer = createClient(options);
+  const reader = createClient(options);
+  writer.on("error", () => {});
+  reader.on("error", () => {});
+  await Promise.all([writer.connect(), reader.connect()]);
+  let closed = false;
+  return {
+    publish: (channel, message) => writer.sendCommand(["XADD", channel, "MAXLEN", "~", String(KEEP), "*", "message", message]),
+    async subscribe(channel, onMessage) {
+      const info = await writer.sendCommand(["XINFO", "STREAM", channel]).catch(() => undefined) as unknown[] | undefined;
+      let last = info ? String(info[info.indexOf("last-generated-id") + 1]) : "0-0";
+      void (async () => {
+        while (!closed) {
+          const reply = await reader.sendCommand(["XREAD", "COUNT", "1000", "BLOCK", "1000", "STREAMS", channel, last]).catch(() => null);
+          for (const [, entries] of streams(reply)) {
+            for (const [id, fields] of entries) {
+              last = id;
+              onMessage(fields[1]);
+            }
+          }
+        }
+      })();
+    },
+    close: async () => {
+      closed = true;
+      writer.destroy();
+      reader.destroy();
+    },
+  };
+}
+
+/** An XREAD reply, in RESP2 or RESP3 form, as [stream, [id, fields][]] pairs. */
+function streams(reply: unknown): [string, [string, string[]][]][] {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply)) return reply as [string, [string, string[]][]][];
+  return Object.entries(reply as Record<string, [string, string[]][]>);
+}
+
+/** postgres.js by hand: an INSERT and a pg_notify per publish; a LISTENer that reads past its cursor on each wake-up. */
+async function rawPostgres(uri: string): Promise<Side> {
+  const writer = postgres(uri, { max: 1, onnotice: () => {} });
+  const listener = postgres(uri, { max: 1, onnotice: () => {} });
+  const table = `bench_history_raw_${process.pid}`;
+  await writer.unsafe(`create table if not exists ${table} (position bigserial primary key, channel text not null, payload text not null)`);
+  await writer.unsafe(`create index if not exists ${table}_channel on ${table} (channel, position)`);
+  const unlistens: (() => Promise<void>)[] = [];
+  return {
+    publish: (channel, message) =>
+      writer`with row as (insert into ${writer(table)} (channel, payload) values (${channel}, ${message}) returning position)
+             select pg_notify(${channel}, '') from row`,
+    async subscribe(channel, onMessage) {
+      const [{ last }] = await writer`select coalesce(max(position), 0) as last from ${writer(table)} where channel = ${channel}`;
+      let cursor = BigInt(last);
+      let reading: Promise<void> | undefined;
+      let again = false;
+      const read = async () => {
+        do {
+          again = false;
+          const rows = await listener`select position, payload from ${listener(table)}
+                                      where channel = ${channel} and position > ${String(cursor)} order by position limit 1000`;
+          for (const row of rows) {
+            cursor = BigInt(row.position);
+            onMessage(row.payload);
+          }
+          if (rows.length === 1000) again = true;
+        } while (again);
+      };
+      const wake = () => {
+        if (reading) return void (again = true);
+        reading = read().finally(() => reading = undefined);
+      };
+      const { unlisten } = await listener.listen(channel, wake);
+      unlistens.push(unlisten);
+    },
+    close: async () => {
+      await Promise.all(unlistens.map((unlisten) => unlisten()));
+      await writer.unsafe(`drop table if exists ${table}`);
+      await Promise.all([writer.end(), listener.end()]);
+    },
+  };
+}
+
+/** Messages a second from the first publish until the last one arrived. */
+async function throughput(side: Side, n: number): Promise<number> {
+  const ch = channel();
+  let received = 0;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => done = resolve);
+  await side.subscribe(ch, () => {
+    if (++received === n) done();
+  });
+  const start = performance.now();
+  for (let i = 0; i < n;) {
+    const chunk: Promise<unknown>[] = [];
+    for (const end = Math.min(n, i + CHUNK); i < end; i++) chunk.push(side.publish(ch, PAYLOAD));
+    await Promise.all(chunk);
+  }
+  await all;
+  return n / ((performance.now() - start) / 1000);
+}
+
+interface Figures {
+  msgsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function measure(name: string, sides: Record<string, () => Promise<Side>>): Promise<Record<string, Figures>> {
+  const results: Record<string, Figures[]> = Object.fromEntries(Object.keys(sides).map((side) => [side, []]));
+  for (let run = 0; run <= runs; run++) {
+    for (const [side, open] of Object.entries(sides)) {
+      if (!values.json) process.stderr.write(`${name} ${run === 0 ? "warm-up" : `run ${run}/${runs}`}: ${side} …\n`);
+      const opened = await open();
+      try {
+        const msgsPerSecond = await throughput(opened, messages);
+        const sorted = (await latency(opened, channel(), PAYLOAD, rate, seconds)).sort((a, b) => a - b);
+        if (run > 0) results[side].push({ msgsPerSecond, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) });
+      } finally {
+        await opened.close();
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(results).map(([side, list]) => [side, {
+    msgsPerSecond: median(list.map((r) => r.msgsPerSecond)),
+    p50Ms: median(list.map((r) => r.p50Ms)),
+    p99Ms: median(list.map((r) => r.p99Ms)),
+  }]));
+}
+
+const BACKBONES = {
+  redis: () => {
+    const uri = values.redis!;
+    return { "pub/sub": () => streamcastSide(uri), history: () => streamcastSide(`${uri}?history=${KEEP}`), raw: () => rawRedis(uri) };
+  },
+  postgres: () => {
+    const uri = values.postgres!;
+    return { "pub/sub": () => streamcastSide(uri), history: () => streamcastSide(`${uri}?history=${KEEP}`), raw: () => rawPostgres(uri) };
+  },
+};
+
+const chosen = values.backbone === "all" ? Object.keys(BACKBONES) : [values.backbone!];
+const report: Record<string, unknown> = { node: process.version, messages, bytes: SIZE, chunk: CHUNK, rate, seconds, runs, goal: GOAL };
+for (const name of chosen) {
+  if (!(name in BACKBONES)) throw new Error(`Invalid --backbone: Expected redis, postgres or all but received ${JSON.stringify(name)}`);
+  const figures = await measure(name, BACKBONES[name as keyof typeof BACKBONES]());
+  const overPubSub = figures.history.msgsPerSecond / figures["pub/sub"].msgsPerSecond;
+  const overRaw = figures.history.msgsPerSecond / figures.raw.msgsPerSecond;
+  report[name] = { ...figures, historyOverPubSub: overPubSub, historyOverRaw: overRaw };
+  if (values.json) continue;
+  console.log(`\n${name}: ${messages.toLocaleString("en")} messages of ${SIZE} bytes in chunks of ${CHUNK}; latency at ${rate.toLocaleString("en")} msgs/s for ${seconds} s; median of ${runs} alternating runs`);
+  console.log(`${"".padEnd(10)}${"msgs/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
+  for (const [side, f] of Object.entries(figures)) {
+    console.log(`${side.padEnd(10)}${Math.round(f.msgsPerSecond).toLocaleString("en").padStart(10)}${f.p50Ms.toFixed(2).padStart(10)}${f.p99Ms.toFixed(2).padStart(10)}`);
+  }
+  console.log(`history ${overPubSub.toFixed(2)}x pub/sub (goal >= ${GOAL.overPubSub}x), ${overRaw.toFixed(2)}x raw (goal >= ${GOAL.overRaw}x) — ` +
+    (overPubSub >= GOAL.overPubSub && overRaw >= GOAL.overRaw ? "goals met" : "goal missed"));
+}
+if (values.json) console.log(JSON.stringify(report, null, 2));
