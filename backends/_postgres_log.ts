@@ -71,6 +71,8 @@ export interface Page {
 const LOCK_CLASS = 0x5c_a5_7;
 const MAX_XID = 2n ** 64n - 1n;
 const MAX_SEQ = 2n ** 63n - 1n;
+// Characters per INSERT: large enough to amortise it, small enough to stream.
+const MAX_RUN_CHARS = 1 << 20;
 /** A position after every row: the upper bound of a live read. */
 export const END = `${MAX_XID}-${MAX_SEQ}`;
 
@@ -203,4 +205,19 @@ export class LogTable {
       and to_regclass(${quoteIdentifier(`${this.#table}_swept`)}) is not null as present`;
     if (!row?.present) await sql.unsafe(this.#text.ddl);
   }
+}
+
+/** Splits `batch` into runs of at most `MAX_RUN_CHARS` characters (a larger message alone), in order. */
+export function runs(batch: readonly EventFrame[]): EventFrame[][] {
+  const out: EventFrame[][] = [];
+  let chars = Infinity;
+  for (const frame of batch) {
+    if (chars + frame.message.length > MAX_RUN_CHARS) {
+      out.push([]);
+      chars = 0;
+    }
+    out[out.length - 1].push(frame);
+    chars += frame.message.length;
+  }
+  return out;
 }

@@ -19,7 +19,7 @@ import { comparePositions, type HistoryOptions } from "../lib/history.ts";
 import type { ConnectorContext, Link, Start } from "../lib/link.ts";
 import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
 import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
-import { END, LogTable, type Page } from "./_postgres_log.ts";
+import { END, LogTable, type Page, runs } from "./_postgres_log.ts";
 import { LogReader } from "./_postgres_log_reader.ts";
 import { storable } from "./_postgres_publish.ts";
 import { Session } from "./_postgres_session.ts";
@@ -44,8 +44,6 @@ const SWEEP_INTERVAL = 1000;
  * a burst larger than the history, short enough that retention stays prompt.
  */
 const SWEEP_DELAY = 20;
-// Characters per INSERT: large enough to amortise it, small enough to stream.
-const MAX_PART_CHARS = 1 << 20;
 
 export class PostgresLogLink implements Link {
   readonly readable: ReadableStream<Frame[]>;
@@ -182,7 +180,7 @@ export class PostgresLogLink implements Link {
     const refused = await this.#publisher.run(this.#log.ready(this.#publisher.sql)).then(() => undefined, (e: unknown) => e);
     if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
     if (refused !== undefined) dropped.push(...batch.map((frame) => ({ frame, reason: refused })));
-    else await this.#insertAll(parts(batch), dropped);
+    else await this.#insertAll(runs(batch), dropped);
     // Reported once the write succeeds: a lost link has the whole batch sent again.
     for (const { frame, reason } of dropped) this.#options.dropped(frame, reason, "outbound");
     if (refused === undefined) this.#sweep(batch);
@@ -255,16 +253,4 @@ export class PostgresLogLink implements Link {
 /** The earlier of two positions: a start past what is safe now (a forged one) would leave the channel deaf. */
 function earliest(a: string, b: string): string {
   return comparePositions(a, b) <= 0 ? a : b;
-}
-
-/** Splits `batch` into runs of at most `MAX_PART_CHARS` characters (a larger message alone), in order. */
-function parts(batch: readonly EventFrame[]): EventFrame[][] {
-  const runs: EventFrame[][] = [];
-  let chars = Infinity;
-  for (const frame of batch) {
-    if (chars + frame.message.length > MAX_PART_CHARS) runs.push([]), chars = 0;
-    runs[runs.length - 1].push(frame);
-    chars += frame.message.length;
-  }
-  return runs;
 }

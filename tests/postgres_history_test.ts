@@ -252,7 +252,7 @@ describe("postgres:// history mode, link by link", () => {
     assert.deepEqual(after, range("b", after.length, 120 - after.length), "the oldest kept on, in order");
   });
 
-  it("a 100 kB message round-trips", async () => {
+  it("a 100 kB message round-trips, and a batch of 1.2 M characters arrives whole and in order", async () => {
     const channel = uniqueChannel("large");
     const [publisher, subscriber] = [await open("large"), await open("large")];
     const frames = new Frames(subscriber);
@@ -261,6 +261,12 @@ describe("postgres:// history mode, link by link", () => {
     await publish(publisher, channel, ["before", big, "after"]);
     await frames.count(3);
     assert.deepEqual(frames.events.map((e) => e.message), ["before", big, "after"]);
+    // Over a mebibyte of characters, a batch is split into INSERTs, still in order.
+    const halves = ["y".repeat(600_000), "z".repeat(600_000)];
+    await publish(publisher, channel, [...halves, "tail"]);
+    await frames.count(6);
+    assert.deepEqual(frames.events.slice(3).map((e) => e.message), [...halves, "tail"]);
+    assert.equal(ascending(frames.events.map((e) => e.id!)), true);
   });
 
   it("a new link subscribed after the last id gets exactly what was missed, in order", async () => {
