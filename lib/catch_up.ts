@@ -1,6 +1,6 @@
 import type { CatchUpTarget } from "./fan_out.ts";
 import { resyncFrame } from "./frame.ts";
-import { comparePositions } from "./history.ts";
+import { comparePositions } from "./position.ts";
 import { Origins } from "./origins.ts";
 import type { Link } from "./link.ts";
 
