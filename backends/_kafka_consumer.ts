@@ -12,8 +12,10 @@
  * of the same Broadcast) seeks to them as it joins, so it neither skips what
  * arrived in between nor repeats what was delivered. A topic seen for the
  * first time starts at its end, read before the consumer joins, so a message
- * published after `subscribe()` resolves is always received. Private to
- * `backends/kafka.ts`.
+ * published after `subscribe()` resolves is always received. In history
+ * mode a subscription says where partition 0 starts (the core's position
+ * wins over the connector's), and resolves with the offset before it.
+ * Private to `backends/kafka.ts`.
  *
  * @module
  */

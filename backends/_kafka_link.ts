@@ -1,9 +1,10 @@
 /**
  * One Kafka link: an admin client, a second one that only answers pings, a
- * producer, and a consumer once a channel is subscribed. It consumes in a
- * group of its own, deleted when it closes; where it stands in each topic is
- * kept in its connector's state, which the next link resumes from. Private
- * to `backends/kafka.ts`.
+ * producer, a consumer once a channel is subscribed, and in history mode a
+ * reader once history is read. Each consumes in a group of its own, deleted
+ * when the link closes; where the link stands in each topic is kept in its
+ * connector's state, which the next link resumes from. Private to
+ * `backends/kafka.ts`.
  *
  * @module
  */
