@@ -160,18 +160,23 @@ export class HistoryReader {
     consumer.on(consumer.events.GROUP_JOIN, () => consumer.pause([...topics].map((topic) => ({ topic }))));
     consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
     consumer.on(consumer.events.DISCONNECT, () => fail(new BackboneUnavailableError("The Kafka history reader disconnected")));
+    // Closed while starting: a step that completes afterwards would leave it connected.
+    const abandoned = async () => {
+      if (this.#consumer === consumer && this.#closed === undefined) return;
+      await consumer.disconnect().catch(() => {});
+      throw this.#closed ?? new BackboneUnavailableError("The Kafka history reader stopped while it started");
+    };
     try {
       grouped(groupId);
       await consumer.connect();
+      await abandoned();
       await consumer.subscribe({ topics: [...topics] });
+      await abandoned();
       await consumer.run({ autoCommit: false, eachBatch: (payload) => this.#batch(consumer, payload) });
+      await abandoned();
     } catch (error) {
       if (this.#consumer === consumer) void this.#stop();
       throw error;
-    }
-    if (this.#closed !== undefined) {
-      await consumer.disconnect().catch(() => {});
-      throw this.#closed;
     }
     return consumer;
   }
