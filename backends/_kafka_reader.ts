@@ -67,6 +67,8 @@ export class HistoryReader {
    * `"gap"` when Kafka no longer keeps the offset after `after`.
    */
   read(topic: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
+    // Another backbone's position (a Redis stream ID, say) names nothing Kafka keeps.
+    if (after !== undefined && !/^\d+$/.test(after)) return Promise.resolve("gap");
     const read = this.#queue.then(() => this.#read(topic, after === undefined ? undefined : BigInt(after) + 1n, BigInt(upTo), limit));
     this.#queue = read.catch(() => {});
     return read;

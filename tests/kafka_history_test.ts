@@ -94,6 +94,7 @@ describe("kafka:// history mode on a broker of its own", () => {
       assert.deepEqual(events((await link.read!(channel, "47", "1000", 10)) as Frame[]), ["m48", "m49"], "no further than the log's end");
       await deleteBefore(channel, 20);
       assert.equal(await link.read!(channel, "10", "49", 10), "gap", "the offset after 10 was deleted");
+      assert.equal(await link.read!(channel, "1700000000000-3", "49", 10), "gap", "not an offset: nothing Kafka keeps");
       assert.equal(await link.read!(channel, undefined, "49", 1).then((p) => p !== "gap" && p[0].id), "20", "from the log start");
       assert.deepEqual(events((await link.read!(channel, "19", "21", 10)) as Frame[]), ["m20", "m21"], "right after the log start");
       const other = uniqueChannel("read-other");
