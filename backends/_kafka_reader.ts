@@ -94,13 +94,25 @@ export class HistoryReader {
     const kept = this.#kept;
     if (kept?.topic === topic && next >= kept.from && next < kept.to) {
       // The last batch went on from where this read starts: what it held is exactly what comes next.
-      const from = next;
-      frames = kept.frames.filter((frame) => BigInt(frame.id!) >= from && BigInt(frame.id!) <= last).slice(0, limit);
+      frames = this.#take(kept, next, last, limit);
       if (frames.length >= limit) return frames;
       next = kept.to;
     }
     if (next > last) return frames;
     return frames.concat(await this.#fetch(topic, next, last, limit - frames.length));
+  }
+
+  /** Takes from `kept` what lies from `from` to `last`, at most `limit`; it then keeps only what follows. */
+  #take(kept: Kept, from: bigint, last: bigint, limit: number): EventFrame[] {
+    const at = (i: number) => BigInt(kept.frames[i].id!);
+    let i = 0;
+    while (i < kept.frames.length && at(i) < from) i++;
+    let j = i;
+    while (j < kept.frames.length && j - i < limit && at(j) <= last) j++;
+    const taken = kept.frames.slice(i, j);
+    kept.frames = kept.frames.slice(j);
+    if (taken.length > 0) kept.from = BigInt(taken[taken.length - 1].id!) + 1n;
+    return taken;
   }
 
   /** Seeks partition 0 to `next`, resumes it, and collects until `end` or `limit`. */
