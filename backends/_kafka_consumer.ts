@@ -12,14 +12,17 @@
  * of the same Broadcast) seeks to them as it joins, so it neither skips what
  * arrived in between nor repeats what was delivered. A topic seen for the
  * first time starts at its end, read before the consumer joins, so a message
- * published after `subscribe()` resolves is always received. Private to
- * `backends/kafka.ts`.
+ * published after `subscribe()` resolves is always received. In history
+ * mode a subscription says where partition 0 starts (the core's position
+ * wins over the connector's), and resolves with the offset before it.
+ * Private to `backends/kafka.ts`.
  *
  * @module
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import { type EventFrame, type Frame, resyncFrame } from "../lib/frame.ts";
+import type { Start } from "../lib/link.ts";
 import type { KafkaSettings } from "./_kafka_config.ts";
 
 /** Per topic, per partition: the next offset to read. */
@@ -60,6 +63,10 @@ export class TopicConsumer {
   #reading = new Set<string>();
   /** Topics it still reads that were unsubscribed: filtered out until it is replaced. */
   #dropped = new Set<string>();
+  /** History mode: where a topic's next consumer starts partition 0, as its subscription asked. */
+  readonly #starts = new Map<string, Start>();
+  /** History mode: the offset partition 0 of each topic the current consumer reads started at. */
+  #started = new Map<string, string>();
   #consumer: Consumer | undefined;
   #waiters: Waiter[] = [];
   #busy = false;
@@ -73,11 +80,19 @@ export class TopicConsumer {
     this.#parts = parts;
   }
 
-  /** Resolves once the consumer has joined with `topic`'s partitions assigned. */
-  subscribe(topic: string): Promise<void> {
+  /**
+   * Resolves once the consumer has joined with `topic`'s partitions assigned.
+   * In history mode partition 0 starts at `start` (`"new"`: where the link
+   * stood, or the end), and it resolves with the offset before the one it
+   * starts at (none when that is the first offset, 0).
+   */
+  async subscribe(topic: string, start: Start = "new"): Promise<string | void> {
     this.#wanted.add(topic);
     this.#claimed.add(topic);
-    return this.#wait(topic, true);
+    if (this.#parts.history) this.#starts.set(topic, start);
+    await this.#wait(topic, true);
+    const at = this.#started.get(topic);
+    if (this.#parts.history && at !== undefined && at !== "0") return String(BigInt(at) - 1n);
   }
 
   /** Stops delivering `topic` at once; resolves once the consumer no longer reads it. */
@@ -170,7 +185,7 @@ export class TopicConsumer {
       for (const topic of positions.keys()) if (!this.#claimed.has(topic)) positions.delete(topic);
       this.#pruned = true;
     }
-    await this.#locate([...this.#wanted].filter((topic) => !positions.has(topic)));
+    await this.#locate([...this.#wanted].filter((topic) => !positions.has(topic) || this.#starts.has(topic)));
     await this.#stop();
     this.#reading = new Set();
     this.#dropped.clear();
@@ -181,15 +196,24 @@ export class TopicConsumer {
     this.#settle();
   }
 
-  /** Reads where each new topic ends now: its consumer starts there. */
+  /**
+   * Reads where each new topic ends now: its consumer starts there. In
+   * history mode partition 0 starts where its subscription asked instead:
+   * right after a position, at the log start, or (new) where the link stood.
+   */
   async #locate(topics: string[]): Promise<void> {
     if (topics.length === 0) return;
     const { admin, positions, ensureTopics } = this.#parts;
     await ensureTopics(topics);
     const ends = await Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic)));
     topics.forEach((topic, i) => {
-      if (!this.#wanted.has(topic) || positions.has(topic)) return;
-      positions.set(topic, new Map(ends[i].map(({ partition, high }) => [partition, high])));
+      const start = this.#starts.get(topic);
+      this.#starts.delete(topic);
+      if (!this.#wanted.has(topic)) return;
+      const at = positions.get(topic) ?? new Map(ends[i].map(({ partition, high }) => [partition, high]));
+      positions.set(topic, at);
+      if (start === "oldest") at.set(0, ends[i].find(({ partition }) => partition === 0)?.low ?? "0");
+      else if (start !== undefined && start !== "new") at.set(0, String(BigInt(start.after) + 1n));
     });
   }
 
@@ -221,6 +245,8 @@ export class TopicConsumer {
   async #start(topics: string[]): Promise<void> {
     await this.#checkRetention(topics);
     const { kafka, groupId, settings, positions } = this.#parts;
+    // Before it runs (its batches move the positions on), after the retention check (a deleted start moved on).
+    this.#started = new Map(topics.map((topic) => [topic, positions.get(topic)?.get(0) ?? "0"]));
     const consumer = kafka.consumer({
       groupId,
       maxWaitTimeInMs: settings.maxWaitTime,
@@ -322,7 +348,7 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
  * offset as id (an event of another partition has none: offsets of two
  * partitions are not in one order); and its publisher's origin, when given.
  */
-function historyFields(partition: number, message: KafkaMessage): { id?: string; origin?: string } {
+export function historyFields(partition: number, message: KafkaMessage): { id?: string; origin?: string } {
   const origin = message.headers?.origin?.toString();
   return { ...partition === 0 && { id: message.offset }, ...origin !== undefined && { origin } };
 }

@@ -1,9 +1,10 @@
 /**
  * One Kafka link: an admin client, a second one that only answers pings, a
- * producer, and a consumer once a channel is subscribed. It consumes in a
- * group of its own, deleted when it closes; where it stands in each topic is
- * kept in its connector's state, which the next link resumes from. Private
- * to `backends/kafka.ts`.
+ * producer, a consumer once a channel is subscribed, and in history mode a
+ * reader once history is read. Each consumes in a group of its own, deleted
+ * when the link closes; where the link stands in each topic is kept in its
+ * connector's state, which the next link resumes from. Private to
+ * `backends/kafka.ts`.
  *
  * @module
  */
@@ -11,11 +12,12 @@ import net from "node:net";
 import type { Admin, Kafka } from "kafkajs";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
 import type { EventFrame, Frame } from "../lib/frame.ts";
-import type { Link } from "../lib/link.ts";
+import type { Link, Start } from "../lib/link.ts";
 import type { KafkaSettings } from "./_kafka_config.ts";
 import { TopicConsumer } from "./_kafka_consumer.ts";
 import { type ConnectorState, deleteOrphans } from "./_kafka_groups.ts";
 import { TopicProducer } from "./_kafka_producer.ts";
+import { HistoryReader } from "./_kafka_reader.ts";
 import type { LinkSockets } from "./_kafka_sockets.ts";
 
 /** What a link is made of. */
@@ -47,6 +49,10 @@ export class KafkaLink implements Link {
   readonly #probe: Admin;
   readonly #producer: TopicProducer;
   readonly #consumer: TopicConsumer;
+  /** History mode: reads what Kafka keeps, for a catch-up. */
+  readonly #reader: HistoryReader | undefined;
+  /** History mode: partition 0 of `channel` after `after` up to `upTo` (see `Link.read`). */
+  readonly read?: (channel: string, after: string | undefined, upTo: string, limit: number) => Promise<EventFrame[] | "gap">;
   #controller!: ReadableStreamDefaultController<Frame[]>;
   #pulled = false;
   #wake: (() => void)[] = [];
@@ -82,6 +88,22 @@ export class KafkaLink implements Link {
       deliver: (frames) => this.#deliver(frames),
       fail: (error) => this.#fail(error),
     });
+    if (history) {
+      const reader = new HistoryReader({
+        kafka: driver,
+        admin: this.#admin,
+        // A group of its own: joining the link's would take partitions from its consumer.
+        groupId: `${settings.groupIdPrefix}${crypto.randomUUID()}`,
+        settings,
+        ensureTopics: (topics) => this.#producer.ensureTopics(topics),
+        grouped: (groupId) => this.#state.orphans.add(groupId),
+      });
+      this.#reader = reader;
+      this.read = (channel, after, upTo, limit) => {
+        if (this.#error) return Promise.reject(this.#error);
+        return reader.read(channel, after, upTo, limit);
+      };
+    }
     // highWaterMark 0: a batch is handed over only to a waiting read, so a
     // position is advanced only for what the core has taken.
     this.readable = new ReadableStream<Frame[]>({
@@ -115,10 +137,10 @@ export class KafkaLink implements Link {
     void deleteOrphans(this.#admin, this.#state.orphans);
   }
 
-  subscribe(channel: string): Promise<void> {
+  subscribe(channel: string, start?: Start): Promise<string | void> {
     if (this.#error) return Promise.reject(this.#error);
     this.#grouped = true;
-    return this.#consumer.subscribe(channel);
+    return this.#consumer.subscribe(channel, start);
   }
 
   unsubscribe(channel: string): Promise<void> {
@@ -219,6 +241,7 @@ export class KafkaLink implements Link {
       const graceful = (async () => {
         await Promise.allSettled([
           this.#consumer.close(this.#error),
+          this.#reader?.close(this.#error),
           this.#producer.client.disconnect(),
           this.#probe.disconnect(),
         ]);

@@ -12,7 +12,7 @@
 import { ErrorReply } from "redis";
 import { ChannelError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import { comparePositions } from "../lib/history.ts";
+import { comparePositions } from "../lib/position.ts";
 
 /** The position before every stream ID. */
 export const ZERO = "0-0";

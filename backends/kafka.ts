@@ -9,11 +9,25 @@
  * every instance receives every message. Nothing is committed to Kafka: the
  * connector, one per Broadcast, keeps where its links stand in each topic,
  * and the next link resumes there — messages published while the backbone
- * was down are delivered after the gap (the resync frame still comes). A
- * topic subscribed for the first time starts at its end. A publish goes to
+ * was down are delivered after the gap (the resync frame still comes, except
+ * in history mode). A topic subscribed for the first time starts at its end. A publish goes to
  * partition 0, so one instance's order is kept on a topic of several
  * partitions too. A record the broker refuses (too large) is reported to the
  * core through `ConnectorContext.dropped` and its write resolves.
+ *
+ * History mode (`?history=…`): a channel keeps what Kafka keeps of its
+ * topic, by the topic's retention (`retention.ms`, `retention.bytes`); the
+ * option's `messages` and `maxAge` do not change it. An event of partition 0,
+ * where streamcast publishes, has its offset as `id`, and its publisher's
+ * origin from a header. A reconnecting link resumes right after the last
+ * event the core had, so the gap of an outage is filled, with no resync
+ * frame; a subscriber that starts at a position, or that fell too far
+ * behind, is filled by the link's `read`, which pages through partition 0
+ * with a consumer of its own (`_kafka_reader.ts`). A resync frame with
+ * reason `gap` comes only when Kafka deleted the position to go on from:
+ * the stream then goes on from the log start offset. A topic that never had
+ * an event has no position before its first offset, 0: its subscription
+ * resolves with none.
  *
  * kafkajs's retries are kept small and its consumer never restarts itself:
  * a crash, a disconnect or a failed request errors the link, and the core

@@ -1,6 +1,6 @@
 import type { CatchUpTarget } from "./fan_out.ts";
 import { resyncFrame } from "./frame.ts";
-import { comparePositions } from "./history.ts";
+import { comparePositions } from "./position.ts";
 import { Origins } from "./origins.ts";
 import type { Link } from "./link.ts";
 
@@ -40,7 +40,9 @@ export async function catchUp(
     for (;;) {
       const link = await source.whenSubscribed(channel, signal);
       const upTo = source.positions.get(channel);
-      if (upTo === undefined || link.read === undefined) return target.release(upTo, unfilled);
+      if (link.read === undefined) return target.release(upTo, unfilled);
+      // No position yet: the channel has had no event (a Kafka topic's first offset has nothing before it).
+      if (upTo === undefined) return target.release(after);
       const drops = target.heldDrops();
       if (after !== undefined && comparePositions(after, upTo) >= 0) return target.release(after);
       let page: Awaited<ReturnType<NonNullable<Link["read"]>>>;

@@ -126,9 +126,15 @@ export class ClosedError extends Error {
   }
 }
 
-/** Whether retrying the same connection attempt could ever succeed. */
+/**
+ * Whether retrying the same connection attempt could ever succeed: not for
+ * bad configuration, a missing backend, refused credentials or permissions,
+ * nor for a channel the backbone cannot carry (in history mode on Redis, a
+ * key of the channel's name that is not a stream).
+ */
 export function isFatal(error: unknown): boolean {
   return error instanceof ConfigError ||
+    error instanceof ChannelError ||
     error instanceof UnsupportedBackendError ||
     error instanceof AuthenticationError ||
     isPermissionError(error);

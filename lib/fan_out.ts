@@ -1,6 +1,6 @@
 import type { Frame, ResyncFrame } from "./frame.ts";
 import { resyncFrame } from "./frame.ts";
-import { comparePositions } from "./history.ts";
+import { comparePositions } from "./position.ts";
 import { Origins } from "./origins.ts";
 import { RingBuffer } from "./ring_buffer.ts";
 

@@ -6,7 +6,8 @@
  * `history=<messages>[,<age>]` (say `?history=10000` or `?history=10000,1h`)
  * or by `backendOptions.history` (`10000`, or `{ messages: 10000, maxAge: 3_600_000 }`).
  * The core takes it out of both before the backend reads them, and hands it
- * to the backend as `ConnectorContext.history`.
+ * to the backend as `ConnectorContext.history`. Positions, and their order,
+ * are in `position.ts`.
  *
  * @module
  */
@@ -80,27 +81,4 @@ function historyFromSettings(value: unknown): HistoryOptions {
     throw new ConfigError([configIssue("option backendOptions.history", expected, JSON.stringify(value) ?? String(value))]);
   }
   return typeof parsed.output === "number" ? { messages: parsed.output } : parsed.output;
-}
-
-/**
- * Orders two positions of one channel: negative when `a` comes first. A
- * position is one or more decimal numbers joined by "-" (a Redis stream ID
- * `1700000000000-3`, a log row `42`), compared number by number.
- */
-export function comparePositions(a: string, b: string): number {
-  if (a === b) return 0;
-  const x = a.split("-");
-  const y = b.split("-");
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const p = x[i] ?? "0";
-    const q = y[i] ?? "0";
-    if (p.length !== q.length) return p.length - q.length; // no leading zeros: longer is larger
-    if (p !== q) return p < q ? -1 : 1;
-  }
-  return 0;
-}
-
-/** Whether `text` is a position as {@linkcode comparePositions} orders them. */
-export function isPosition(text: string): boolean {
-  return /^(0|[1-9]\d{0,19})(-(0|[1-9]\d{0,19}))*$/.test(text) && text.length <= 64;
 }

@@ -3,7 +3,7 @@ import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import { type ConfigIssue, ConfigError, configIssue } from "./errors.ts";
 import type { Backend } from "./link.ts";
-import { isPosition } from "./history.ts";
+import { isPosition } from "./position.ts";
 
 /** How a Broadcast behaves; every time is in milliseconds. */
 export interface BroadcastOptions {

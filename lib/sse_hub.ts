@@ -17,7 +17,7 @@
  * @module
  */
 import type { EventFrame, Frame, ResyncFrame } from "./frame.ts";
-import { isPosition } from "./history.ts";
+import { isPosition } from "./position.ts";
 import { KEEP_ALIVE, type SseEncode } from "./sse_encoder_stream.ts";
 import type { SseBroadcast } from "./sse_handler.ts";
 

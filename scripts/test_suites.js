@@ -8,6 +8,7 @@ import { readdirSync } from "node:fs";
 /** Tests that run on the first row (Node 20, the full suite) only, and why. */
 export const FIRST_ROW_ONLY = {
   "kafka_test.ts": "Kafka: starts brokers of its own, minutes per run",
+  "kafka_history_test.ts": "Kafka: starts a broker of its own, stops and starts it",
   "model_kafka_test.ts": "Kafka",
   "kafkajs_idle_loop_test.ts": "Kafka",
   "churn_test.ts": "its Kafka case starts a broker",

@@ -2,7 +2,8 @@
  * Kafka brokers for the tests, through `scripts/kafka.sh`: the shared broker
  * (127.0.0.1:19092, or `STREAMCAST_KAFKA_PORT`), started when it is not
  * running, and brokers of a test's own on free ports that it can stop and
- * start again. A broker that cannot be started fails the test loudly.
+ * start again, alone or behind a TCP proxy. A broker that cannot be started
+ * fails the test loudly.
  */
 import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import kafkajs from "kafkajs";
 import type { Admin } from "kafkajs";
 import { freePort } from "./_net.ts";
+import { TcpProxy } from "./_proxy.ts";
 
 const SCRIPT = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url));
 const CACHE = fileURLToPath(new URL("../.cache/kafka/", import.meta.url));
@@ -169,4 +171,14 @@ export async function topicMembers(admin: Admin, topic: string): Promise<number>
     }
   }
   return count;
+}
+
+/** A broker of the test's own behind a proxy that it advertises, so every client connection can be cut. */
+export async function proxiedBroker(): Promise<{ broker: TestBroker; proxy: TcpProxy; uri: string; direct: string }> {
+  let proxy!: TcpProxy;
+  const broker = await TestBroker.create(async (port) => {
+    proxy = new TcpProxy({ port });
+    return await proxy.start();
+  });
+  return { broker, proxy, uri: `kafka://127.0.0.1:${proxy.port}`, direct: `127.0.0.1:${broker.directPort}` };
 }

@@ -24,8 +24,8 @@ import {
 } from "../mod.ts";
 import { kafkaOptions } from "../backends/_kafka_config.ts";
 import { FAST, runConformance } from "./_conformance.ts";
-import { kafkaAdmin, sharedBroker, TestBroker, topicMembers } from "./_kafka.ts";
-import { TcpProxy } from "./_proxy.ts";
+import { kafkaAdmin, proxiedBroker, sharedBroker, TestBroker, topicMembers } from "./_kafka.ts";
+import type { TcpProxy } from "./_proxy.ts";
 import {
   dedupe,
   type DroppedDetail,
@@ -39,16 +39,6 @@ import {
   uniqueChannel,
   within,
 } from "./_support.ts";
-
-/** A broker of our own behind a proxy that it advertises, so every client connection can be cut. */
-async function proxiedBroker(): Promise<{ broker: TestBroker; proxy: TcpProxy; uri: string; direct: string }> {
-  let proxy!: TcpProxy;
-  const broker = await TestBroker.create(async (port) => {
-    proxy = new TcpProxy({ port });
-    return await proxy.start();
-  });
-  return { broker, proxy, uri: `kafka://127.0.0.1:${proxy.port}`, direct: `127.0.0.1:${broker.directPort}` };
-}
 
 runConformance("kafka://", async () => {
   const { broker, proxy, uri, direct } = await proxiedBroker();

@@ -10,12 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
-// mod.ts first: lib/history.ts imported on its own meets an import cycle through lib/options.ts.
-import "../mod.ts";
-import type { Broadcast, BroadcastOptions } from "../mod.ts";
+import { Broadcast, type BroadcastOptions, ChannelError } from "../mod.ts";
 import { redis } from "../backends/redis.ts";
 import { type EventFrame, eventFrame, type Frame } from "../lib/frame.ts";
-import { comparePositions, type HistoryOptions } from "../lib/history.ts";
+import type { HistoryOptions } from "../lib/history.ts";
+import { comparePositions } from "../lib/position.ts";
 import type { Link } from "../lib/link.ts";
 import { beyondRetention, slowSubscriberWithinRetention, throughGaplessOutage } from "./_gapless.ts";
 import { TcpProxy } from "./_proxy.ts";
@@ -421,6 +420,24 @@ describe("redis:// history mode, a Broadcast through real outages", () => {
     await server.kill();
     await proxy.stop();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a channel whose key is not a stream fails the broadcast with ChannelError, naming it, instead of reconnecting forever", async () => {
+    const ch = uniqueChannel("not-a-stream");
+    const direct = await admin(REDIS.port);
+    const broadcast = new Broadcast(`redis://${REDIS.host}:${REDIS.port}?history=100`, GAPLESS);
+    try {
+      await direct.send(["SET", ch, "a string"]);
+      const stream = broadcast.subscribe(ch);
+      const connecting = broadcast.connect();
+      await assert.rejects(within(connecting, 10_000, "connect() to fail"), (error: Error) => error instanceof ChannelError && error.message.includes(ch));
+      await assert.rejects(stream.getReader().read(), ChannelError);
+      assert.equal(broadcast.state, "failed");
+    } finally {
+      await broadcast.disconnect();
+      await direct.send(["DEL", ch]);
+      await direct.close();
+    }
   });
 
   it("every message exactly once and in order, no resync, through a redis-server killed and restarted under load", async () => {
