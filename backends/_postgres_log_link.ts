@@ -15,7 +15,8 @@
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { EventFrame, Frame } from "../lib/frame.ts";
-import { comparePositions, type HistoryOptions } from "../lib/history.ts";
+import type { HistoryOptions } from "../lib/history.ts";
+import { comparePositions } from "../lib/position.ts";
 import type { ConnectorContext, Link, Start } from "../lib/link.ts";
 import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
 import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";

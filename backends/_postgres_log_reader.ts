@@ -17,7 +17,7 @@
 import { backoffDelay } from "../lib/backoff.ts";
 import type { Clock } from "../lib/clock.ts";
 import { type Frame, resyncFrame } from "../lib/frame.ts";
-import { comparePositions } from "../lib/history.ts";
+import { comparePositions } from "../lib/position.ts";
 import type { Page } from "./_postgres_log.ts";
 
 /** Events read per query. */

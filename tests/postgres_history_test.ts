@@ -5,16 +5,16 @@
  * position order, from concurrent publishers and a transaction held open,
  * each reach every subscriber exactly once.
  */
-// mod.ts first: lib/options.ts and lib/history.ts import each other, and loading a backend first trips on it.
-import { Broadcast, type BroadcastOptions } from "../mod.ts";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import postgres from "postgres";
+import { Broadcast, type BroadcastOptions } from "../mod.ts";
 import { postgresBackend } from "../backends/postgres.ts";
 import { channelName } from "../backends/_postgres_channel.ts";
 import { eventFrame, type EventFrame, type Frame } from "../lib/frame.ts";
-import { comparePositions, type HistoryOptions } from "../lib/history.ts";
+import type { HistoryOptions } from "../lib/history.ts";
+import { comparePositions } from "../lib/position.ts";
 import type { Link } from "../lib/link.ts";
 import { beyondRetention, slowSubscriberWithinRetention, throughGaplessOutage } from "./_gapless.ts";
 import { admin, SERVER, SERVER_URI, sized, terminate } from "./_postgres.ts";
