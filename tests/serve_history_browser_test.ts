@@ -81,7 +81,11 @@ describe("an EventSource through a serve worker restart and a Redis restart, in 
 
   it("receives every message exactly once, in order, with no resync event", async () => {
     const channel = uniqueChannel("history");
-    const state = () => page.evaluate(() => window as unknown as PageState);
+    const state = () =>
+      page.evaluate(() => {
+        const { received, resyncs, errors, workers } = window as unknown as PageState;
+        return { received, resyncs, errors, workers };
+      });
     await page.evaluate((url) => (window as unknown as { open_: (url: string) => void }).open_(url), `http://localhost:${port}/subscribe?channel=${channel}`);
     await eventually(async () => (await state()).workers.length === 1, 15_000, "the source to be ready");
     const publisher = await Broadcast.connect(uri, { reconnect: { minDelay: 50, maxDelay: 300 }, liveness: { interval: 200, timeout: 500 } });
