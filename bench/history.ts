@@ -12,7 +12,10 @@
  * - `raw`: the raw client doing history's work by hand: node-redis XADD
  *   `MAXLEN ~` pipelined and an `XREAD BLOCK` loop on a second connection;
  *   postgres.js INSERT into a log table + `pg_notify` per publish, and a
- *   LISTENing connection that SELECTs what is past its cursor on each wake-up.
+ *   LISTENing connection that SELECTs what is past its cursor on each wake-up;
+ * - `raw+origin` (Redis): the same, each entry with the second field that
+ *   streamcast writes (`origin`, its publisher and sequence number, so that a
+ *   publish sent twice is delivered once): the entry streamcast writes, by hand.
  *
  * Throughput: one publisher → one subscriber, 100-byte messages, publishes
  * fired concurrently in chunks of 1,000 (each chunk awaited), timed from the
@@ -84,18 +87,30 @@ async function streamcastSide(uri: string): Promise<Side> {
   };
 }
 
-/** node-redis by hand: XADD MAXLEN ~ on one connection, an XREAD BLOCK loop per channel on another. */
-async function rawRedis(uri: string): Promise<Side> {
+/**
+ * node-redis by hand: XADD MAXLEN ~ on one connection, an XREAD BLOCK loop per
+ * channel on a connection of its own; with `origin`, each entry also has the
+ * field streamcast adds.
+ */
+async function rawRedis(uri: string, origin = false): Promise<Side> {
+  const publisher = crypto.randomUUID().slice(0, 13);
+  let sequence = 0;
   const options = { url: uri, commandOptions: { timeout: 0 } };
   const writer = createClient(options);
-  const reader = createClient(options);
   writer.on("error", () => {});
-  reader.on("error", () => {});
-  await Promise.all([writer.connect(), reader.connect()]);
+  await writer.connect();
+  const readers: { destroy(): void }[] = [];
   let closed = false;
   return {
-    publish: (channel, message) => writer.sendCommand(["XADD", channel, "MAXLEN", "~", String(KEEP), "*", "message", message]),
+    publish: (channel, message) => {
+      const fields = origin ? ["message", message, "origin", `${publisher}:${++sequence}`] : ["message", message];
+      return writer.sendCommand(["XADD", channel, "MAXLEN", "~", String(KEEP), "*", ...fields]);
+    },
     async subscribe(channel, onMessage) {
+      const reader = createClient(options);
+      reader.on("error", () => {});
+      await reader.connect();
+      readers.push(reader);
       const info = await writer.sendCommand(["XINFO", "STREAM", channel]).catch(() => undefined) as unknown[] | undefined;
       let last = info ? String(info[info.indexOf("last-generated-id") + 1]) : "0-0";
       void (async () => {
@@ -113,7 +128,7 @@ async function rawRedis(uri: string): Promise<Side> {
     close: async () => {
       closed = true;
       writer.destroy();
-      reader.destroy();
+      for (const reader of readers) reader.destroy();
     },
   };
 }
@@ -219,7 +234,12 @@ async function measure(name: string, sides: Record<string, () => Promise<Side>>)
 const BACKBONES = {
   redis: () => {
     const uri = values.redis!;
-    return { "pub/sub": () => streamcastSide(uri), history: () => streamcastSide(`${uri}?history=${KEEP}`), raw: () => rawRedis(uri) };
+    return {
+      "pub/sub": () => streamcastSide(uri),
+      history: () => streamcastSide(`${uri}?history=${KEEP}`),
+      raw: () => rawRedis(uri),
+      "raw+origin": () => rawRedis(uri, true),
+    };
   },
   postgres: () => {
     const uri = values.postgres!;
@@ -234,14 +254,16 @@ for (const name of chosen) {
   const figures = await measure(name, BACKBONES[name as keyof typeof BACKBONES]());
   const overPubSub = figures.history.msgsPerSecond / figures["pub/sub"].msgsPerSecond;
   const overRaw = figures.history.msgsPerSecond / figures.raw.msgsPerSecond;
-  report[name] = { ...figures, historyOverPubSub: overPubSub, historyOverRaw: overRaw };
+  const overSameEntry = figures["raw+origin"] && figures.history.msgsPerSecond / figures["raw+origin"].msgsPerSecond;
+  report[name] = { ...figures, historyOverPubSub: overPubSub, historyOverRaw: overRaw, historyOverRawWithOrigin: overSameEntry };
   if (values.json) continue;
   console.log(`\n${name}: ${messages.toLocaleString("en")} messages of ${SIZE} bytes in chunks of ${CHUNK}; latency at ${rate.toLocaleString("en")} msgs/s for ${seconds} s; median of ${runs} alternating runs`);
-  console.log(`${"".padEnd(10)}${"msgs/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
+  console.log(`${"".padEnd(12)}${"msgs/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
   for (const [side, f] of Object.entries(figures)) {
-    console.log(`${side.padEnd(10)}${Math.round(f.msgsPerSecond).toLocaleString("en").padStart(10)}${f.p50Ms.toFixed(2).padStart(10)}${f.p99Ms.toFixed(2).padStart(10)}`);
+    console.log(`${side.padEnd(12)}${Math.round(f.msgsPerSecond).toLocaleString("en").padStart(10)}${f.p50Ms.toFixed(2).padStart(10)}${f.p99Ms.toFixed(2).padStart(10)}`);
   }
-  console.log(`history ${overPubSub.toFixed(2)}x pub/sub (goal >= ${GOAL.overPubSub}x), ${overRaw.toFixed(2)}x raw (goal >= ${GOAL.overRaw}x) — ` +
+  const sameEntry = overSameEntry === undefined ? "" : `, ${overSameEntry.toFixed(2)}x raw+origin`;
+  console.log(`history ${overPubSub.toFixed(2)}x pub/sub (goal >= ${GOAL.overPubSub}x), ${overRaw.toFixed(2)}x raw${sameEntry} (goal >= ${GOAL.overRaw}x) — ` +
     (overPubSub >= GOAL.overPubSub && overRaw >= GOAL.overRaw ? "goals met" : "goal missed"));
 }
 if (values.json) console.log(JSON.stringify(report, null, 2));

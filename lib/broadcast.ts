@@ -263,8 +263,8 @@ export class Broadcast extends EventTarget {
   #send(channel: string, message: string): Promise<void> {
     const refusal = this.#refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
-    const frame = eventFrame(channel, message);
-    return this.#pipeline.publish(this.#origin ? { ...frame, origin: this.#origin() } : frame);
+    const origin = this.#origin?.();
+    return this.#pipeline.publish(origin === undefined ? eventFrame(channel, message) : { type: "event", channel, message, origin });
   }
 
   /** Why publishes are refused now, if they are: not connected yet, closed or failed. */

@@ -20,7 +20,7 @@ const PUBLISHERS = 256;
  * ```
  */
 export class Origins {
-  /** Per channel, each publisher's last sequence, least recently seen first. */
+  /** Per channel, each publisher's last sequence, in the order they were first seen. */
   readonly #last = new Map<string, Map<string, number>>();
 
   /** Whether `frame` is the first copy seen (true for an event without origin). */
@@ -35,9 +35,9 @@ export class Origins {
     if (publishers === undefined) this.#last.set(frame.channel, publishers = new Map());
     const last = publishers.get(publisher);
     if (last !== undefined && sequence <= last) return false;
-    publishers.delete(publisher);
     publishers.set(publisher, sequence);
-    if (publishers.size > PUBLISHERS) publishers.delete(publishers.keys().next().value!);
+    // The publisher seen first goes: publishers come and go with their processes.
+    if (last === undefined && publishers.size > PUBLISHERS) publishers.delete(publishers.keys().next().value!);
     return true;
   }
 

@@ -12,6 +12,11 @@
  */
 export function comparePositions(a: string, b: string): number {
   if (a === b) return 0;
+  // The common case, on every event: one or two numbers of the same lengths compare as text.
+  const dash = a.indexOf("-");
+  if (a.length === b.length && dash === b.indexOf("-") && a.indexOf("-", dash + 1) < 0 && b.indexOf("-", dash + 1) < 0) {
+    return a < b ? -1 : 1;
+  }
   const x = a.split("-");
   const y = b.split("-");
   for (let i = 0; i < Math.max(x.length, y.length); i++) {

@@ -4,6 +4,9 @@
  * for the network backbones a TCP proxy of the test's own (cut, stall,
  * restore) and server-side kills of the test's own connections only.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { type Backend, BackboneUnavailableError, type BroadcastOptions, type Link } from "../mod.ts";
 import { memoryHub } from "../backends/memory.ts";
@@ -17,7 +20,7 @@ export const KINDS: BackboneKind[] = ["memory", "redis", "postgres", "kafka"];
 
 /** Opens the backbone of `kind`; with `history`, its runs are in history mode. */
 export async function openBackbone(kind: BackboneKind, history = false): Promise<ModelBackbone> {
-  const backbone = await { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone }[kind]();
+  const backbone = await { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone }[kind](history);
   return history ? inHistoryMode(backbone) : backbone;
 }
 
@@ -113,9 +116,11 @@ function slowAnswers(link: Link, pace: { slow: boolean }): Link {
 }
 
 /** A redis-server of our own (others use the shared one), behind our proxy, so kills and restarts touch nobody else. */
-async function redisBackbone(): Promise<ModelBackbone> {
+/** In history mode the server keeps an fsync'd append-only file: its streams outlive a restart. */
+async function redisBackbone(history: boolean): Promise<ModelBackbone> {
   const { admin, RedisServer } = await import("./_redis.ts");
-  const server = await RedisServer.start();
+  const dir = history ? await mkdtemp(join(tmpdir(), "streamcast-model-")) : undefined;
+  const server = await RedisServer.start(dir ? ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir] : []);
   const proxy = new TcpProxy({ port: server.port });
   const port = await proxy.start();
   let direct = await admin(server.port);
@@ -156,6 +161,7 @@ async function redisBackbone(): Promise<ModelBackbone> {
       await direct.close();
       await proxy.stop();
       await server.kill();
+      if (dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }
