@@ -5,4 +5,4 @@
  */
 import { modelSuite } from "./_model.ts";
 
-modelSuite("postgres", 20, { history: true });
+modelSuite("postgres", 40, { history: true });

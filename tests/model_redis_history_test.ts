@@ -5,4 +5,4 @@
  */
 import { modelSuite } from "./_model.ts";
 
-modelSuite("redis", 20, { history: true });
+modelSuite("redis", 40, { history: true });
