@@ -135,6 +135,7 @@ export class Broadcast extends EventTarget {
             whenSubscribed: (channel: string, signal: AbortSignal) => this.#subscriptions.whenSubscribed(channel, signal),
             positions: this.#pipeline.fanOut.positions,
             delay: (ms: number, signal: AbortSignal) => this.#options.clock.delay(ms, signal),
+            origins: (channel: string, after: string | undefined) => this.#pipeline.fanOut.originsUpTo(channel, after),
           };
           catchUp(source, target, after, unfilled).catch(() => {});
         },

@@ -12,6 +12,8 @@ export interface CatchUpSource {
   readonly positions: ReadonlyMap<string, string>;
   /** Waits before trying again after a failed read. */
   delay(ms: number, signal: AbortSignal): Promise<void>;
+  /** The publishes known to have come at or before `after` on `channel`: their copies after it are dropped. */
+  origins(channel: string, after: string | undefined): Origins;
 }
 
 /** Consecutive failed reads on one link before the subscriber gets a resync frame instead. */
@@ -35,7 +37,7 @@ export async function catchUp(
 ): Promise<void> {
   const { channel, signal } = target;
   let failures = 0;
-  const origins = new Origins();
+  const origins = source.origins(channel, after);
   try {
     for (;;) {
       const link = await source.whenSubscribed(channel, signal);

@@ -1,4 +1,4 @@
-import type { Frame, ResyncFrame } from "./frame.ts";
+import type { EventFrame, Frame, ResyncFrame } from "./frame.ts";
 import { resyncFrame } from "./frame.ts";
 import { comparePositions } from "./position.ts";
 import { Origins } from "./origins.ts";
@@ -61,6 +61,9 @@ export interface SubscribeOptions {
   since?: string;
 }
 
+/** History mode: how many of a channel's last events a catch-up can know came before where it starts. */
+const RECENT = 1024;
+
 // Frames handed to a stream per pull: enough to amortise the pull, few enough
 // that the stream's own queue (which slows down with depth) stays short.
 const PULL_BATCH = 64;
@@ -98,6 +101,12 @@ export class FanOut {
   readonly #lagging = new Set<Subscriber>();
   /** History mode: the copies of a publish sent twice are dropped. */
   readonly #origins = new Origins();
+  /**
+   * History mode: the last events of each channel (id and origin only), so
+   * that a catch-up from a recent position knows what came before it: the
+   * copy of a publish whose original it starts after is dropped too.
+   */
+  readonly #recent = new Map<string, RingBuffer<EventFrame>>();
   #sweep: ReturnType<typeof setTimeout> | undefined;
 
   /** Makes a fan-out with no subscribers; `options` sets the lag bound and the callbacks. */
@@ -133,12 +142,34 @@ export class FanOut {
         if (before !== undefined && comparePositions(frame.id, before) <= 0) continue;
         this.positions.set(frame.channel, frame.id);
         if (!this.#origins.first(frame)) continue;
+        if (frame.origin !== undefined) this.#remember(frame.channel, frame.id, frame.origin);
       }
       for (const subscriber of subscribers) {
         if (subscriber.push(frame, before)) this.#lagging.add(subscriber);
       }
     }
     if (this.#lagging.size > 0) this.#sweep ??= setTimeout(() => this.#dropLagging(), 0);
+  }
+
+  #remember(channel: string, id: string, origin: string): void {
+    let recent = this.#recent.get(channel);
+    if (recent === undefined) this.#recent.set(channel, recent = new RingBuffer(RECENT));
+    recent.push({ type: "event", channel, message: "", id, origin });
+  }
+
+  /**
+   * History mode: the origins of the channel's recent events at or before
+   * `after`, for a catch-up that starts there (none when it starts at the oldest).
+   */
+  originsUpTo(channel: string, after: string | undefined): Origins {
+    const recent = this.#recent.get(channel);
+    if (after === undefined || recent === undefined) return new Origins();
+    const before: EventFrame[] = [];
+    for (let i = 0; i < recent.length; i++) {
+      const frame = recent.at(i)!;
+      if (comparePositions(frame.id!, after) <= 0) before.push(frame);
+    }
+    return Origins.after(before);
   }
 
   /**
@@ -221,6 +252,7 @@ export class FanOut {
     this.#sweep = undefined;
     this.positions.clear();
     this.#origins.clear();
+    this.#recent.clear();
     for (const set of channels) {
       for (const subscriber of set) {
         subscriber.detach();
@@ -238,6 +270,7 @@ export class FanOut {
     this.#channels.delete(subscriber.channel);
     this.positions.delete(subscriber.channel);
     this.#origins.forget(subscriber.channel);
+    this.#recent.delete(subscriber.channel);
     this.#options.onLastSubscriber?.(subscriber.channel);
   }
 }

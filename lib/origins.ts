@@ -41,6 +41,13 @@ export class Origins {
     return true;
   }
 
+  /** An `Origins` that has seen the events of `frames` (a channel's recent ones), as a catch-up starts. */
+  static after(frames: Iterable<EventFrame>): Origins {
+    const origins = new Origins();
+    for (const frame of frames) origins.first(frame);
+    return origins;
+  }
+
   /** Forgets a channel. */
   forget(channel: string): void {
     this.#last.delete(channel);

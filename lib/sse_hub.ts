@@ -312,7 +312,8 @@ export class SseHub {
     if (this.history) {
       last = join([idLine(reader.cursor.map((position, i) => i === index ? undefined : position)), last]);
     }
-    const clients = own ? [own] : [...(reader as Group).clients, ...(reader as Group).waiting];
+    // A client still reading on its own has its own gaps: the group's is not one of them.
+    const clients = own ? [own] : [...(reader as Group).clients];
     const picked = clients.filter((client) => !client.resyncing);
     for (const client of picked) client.resyncing = true;
     shuffle(picked);

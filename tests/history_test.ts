@@ -151,29 +151,7 @@ describe("history mode on memory://", () => {
 
   it("a publish whose acknowledgement was lost is sent again, kept twice, and delivered once", async () => {
     const name = hubName();
-    let lost = 0;
-    const publisher = await Broadcast.connect(`memory://${name}?history=1000`, {
-      ...FAST,
-      backend: (uri, context) => {
-        const connector = memory(uri, context);
-        return {
-          open: async (signal) => {
-            const link = await connector.open(signal);
-            const writer = link.writable.getWriter();
-            // The first batch reaches the hub, then its answer is lost with the connection.
-            const writable = new WritableStream<EventFrame[]>({
-              write: async (batch) => {
-                await writer.write(batch);
-                if (lost++ > 0) return;
-                await link.close();
-                throw new Error("connection lost before the answer");
-              },
-            });
-            return withWritable(link, writable);
-          },
-        };
-      },
-    });
+    const publisher = await duplicatingPublisher(name);
     const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
     try {
       const reader = subscriber.subscribe("a").getReader();
@@ -186,6 +164,46 @@ describe("history mode on memory://", () => {
       assert.deepEqual(frames.map((f) => f.type === "event" && f.message), ["once", "next"]);
       assert.deepEqual(history.map((f) => f.type === "event" && f.message), ["once", "next"]);
       assert.deepEqual(frames.map((f) => f.type === "event" && f.id), ["1", "3"], "the hub kept the copy, as 2");
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a stream that starts after the original of a publish kept twice does not get its copy", async () => {
+    const name = hubName();
+    const publisher = await duplicatingPublisher(name);
+    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    try {
+      const live = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "once");
+      await publisher.publish("a", "next");
+      await readEvents(live, 2); // "once" is 1, its copy 2, "next" 3
+      const resumed = subscriber.subscribe("a", { since: "1" }).getReader();
+      const got = await readEvents(resumed, 1);
+      await subscriber.publish("a", "after");
+      got.push(...await readEvents(resumed, 1));
+      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["next", "after"]);
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a slow subscriber refilled from after the original of a publish kept twice does not get its copy", async () => {
+    const name = hubName();
+    const publisher = await duplicatingPublisher(name);
+    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    try {
+      const slow = subscriber.subscribe("a", { highWaterMark: 4 }).getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "once");
+      const [first] = await readEvents(slow, 1); // it has "once", then stops reading
+      assert.equal(first.type === "event" && first.id, "1");
+      await publisher.publish("a", "next"); // the copy of "once" is kept as 2, "next" as 3
+      for (let n = 0; n < 20; n++) await publisher.publish("a", `m${n}`);
+      await sleep(100); // it overflowed: what it had not read comes again from history
+      const rest = await readEvents(slow, 21);
+      assert.deepEqual(rest.map((f) => f.type === "event" ? f.message : f.reason), ["next", ...Array.from({ length: 20 }, (_, n) => `m${n}`)]);
     } finally {
       await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
     }
@@ -273,6 +291,32 @@ describe("history mode on memory://", () => {
     }
   });
 });
+
+/** A publisher whose first batch reaches the hub but whose answer is lost with the connection: the hub keeps it twice. */
+function duplicatingPublisher(name: string): Promise<Broadcast> {
+  let lost = 0;
+  return Broadcast.connect(`memory://${name}?history=1000`, {
+    ...FAST,
+    backend: (uri, context) => {
+      const connector = memory(uri, context);
+      return {
+        open: async (signal) => {
+          const link = await connector.open(signal);
+          const writer = link.writable.getWriter();
+          const writable = new WritableStream<EventFrame[]>({
+            write: async (batch) => {
+              await writer.write(batch);
+              if (lost++ > 0) return;
+              await link.close();
+              throw new Error("connection lost before the answer");
+            },
+          });
+          return withWritable(link, writable);
+        },
+      };
+    },
+  });
+}
 
 /** `link` writing through `writable` instead. */
 function withWritable(link: Link, writable: WritableStream<EventFrame[]>): Link {

@@ -166,6 +166,41 @@ describe("the SSE handler in history mode", () => {
     }
   });
 
+  it("a client within retention is not resynced because the client that founded its group came back beyond it", async () => {
+    const { worker, close } = setUp(10);
+    try {
+      const { broadcast, sse } = await worker();
+      const stale = await open(sse, ["a"]);
+      await broadcast.publish("a", "m0");
+      await eventually(() => stale.messages().length === 1);
+      const staleId = stale.lastEventId()!;
+      await stale.cancel();
+      await publishAll(broadcast, "a", range("m", 1, 40)); // far more than is kept
+      const recent = await open(sse, ["a"]);
+      await broadcast.publish("a", "m40");
+      await eventually(() => recent.messages().length === 1);
+      const recentId = recent.lastEventId()!;
+      await recent.cancel(); // no group left
+      await broadcast.publish("a", "m41"); // within retention for the recent one
+      // Both come back at once (say, after a worker restart): the stale one founds the group.
+      const [a, b] = await Promise.all([
+        sse.fetch(new Request("http://localhost/subscribe?channel=a", { headers: { "last-event-id": staleId } })),
+        sse.fetch(new Request("http://localhost/subscribe?channel=a", { headers: { "last-event-id": recentId } })),
+      ]);
+      const staleBack = new EventReader(a.body!);
+      const recentBack = new EventReader(b.body!);
+      await within(staleBack.done, 5_000, "the stale client to be resynced and closed");
+      await broadcast.publish("a", "m42");
+      await eventually(() => recentBack.messages().length === 2, 5_000, "both events to the recent client");
+      await sleep(50);
+      assert.deepEqual(recentBack.events.filter((e) => e.event === "resync"), [], "no resync for a client within retention");
+      assert.equal(recentBack.ended, false, "its stream goes on");
+      assert.deepEqual(recentBack.messages(), ["m41", "m42"]);
+    } finally {
+      await close();
+    }
+  });
+
   it("beyond what history keeps: one resync event, whose id starts the channel anew, so coming back with it is not a gap again", async () => {
     const { worker, close } = setUp(10);
     try {
