@@ -41,6 +41,8 @@ export interface BroadcastStats {
   reconnects: number;
   /** Resync frames handed to subscribers. */
   resyncs: number;
+  /** History mode: events dropped from a lagging subscriber's queue and read again from the backbone for it. */
+  refilled: number;
 }
 
 /** What `disconnect()` reports. */
@@ -205,6 +207,7 @@ export class Broadcast extends EventTarget {
       dropped: outbound.stats.dropped + fanOut.stats.dropped + this.#backbone.dropped,
       reconnects: this.#reconnects,
       resyncs: fanOut.stats.resyncs,
+      refilled: fanOut.stats.refilled,
     };
   }
 

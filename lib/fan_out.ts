@@ -91,8 +91,8 @@ const PULL_BATCH = 64;
 export class FanOut {
   /** Where batches of frames are written to be distributed. */
   readonly writable: WritableStream<Frame[]>;
-  /** Events accepted for delivery, events dropped on overflow, resync frames handed out. */
-  readonly stats = { delivered: 0, dropped: 0, resyncs: 0 };
+  /** Events accepted for delivery, events dropped on overflow, resync frames handed out, events dropped and read again (history mode). */
+  readonly stats = { delivered: 0, dropped: 0, resyncs: 0, refilled: 0 };
   /** History mode: the position of each subscribed channel, the last event's id or where its subscription started. */
   readonly positions: Map<string, string> = new Map();
   readonly #options: FanOutOptions;
@@ -466,6 +466,7 @@ class Subscriber {
     this.#stats.delivered -= dropped;
     if (refill) {
       // Not lost: they come again from history. A resync frame already queued stays.
+      this.#stats.refilled += dropped;
       for (const frame of resync) this.#queue.push(frame);
       this.#resyncQueued = resync.length > 0;
       return dropped;

@@ -292,9 +292,10 @@ export class SseHub {
     client.controller.enqueue(bytes);
     client.wrote = this.#round;
     if ((client.controller.desiredSize ?? 0) >= 0) return;
-    // Lagging past its bound: it has missed nothing yet, but would. Tell it to re-fetch, then let it go.
+    // Lagging past its bound: it has missed nothing yet, but would. Tell it to re-fetch, then let it go;
+    // in history mode it comes back with the id of the last event it read, and misses nothing.
     const channel = client.group.channels[0];
-    client.controller.enqueue(this.#options.encode({ type: "resync", channel, reason: "overflow" }));
+    if (!this.history) client.controller.enqueue(this.#options.encode({ type: "resync", channel, reason: "overflow" }));
     client.state = "closing";
     this.#overflowed++;
     client.deadline = Date.now() + this.#options.writeTimeout;

@@ -92,12 +92,17 @@ export class Subscriptions {
       const state = this.#current;
       if (state?.acknowledged.has(channel) && !state.inFlight.has(channel)) return state.link;
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-        this.#changes.push(() => {
+        const wake = () => {
           signal.removeEventListener("abort", onAbort);
           resolve();
-        });
+        };
+        // An abandoned wait leaves nothing behind.
+        const onAbort = () => {
+          this.#changes = this.#changes.filter((other) => other !== wake);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#changes.push(wake);
       });
     }
   }

@@ -120,6 +120,7 @@ export async function slowSubscriberWithinRetention(uri: string, options: Broadc
       .catch(() => {});
     await sleep(100);
     assertGapless(slow, [sent], "the slow reader");
+    assert.ok(subscriber.stats.refilled > 0, "it did fall behind its bound, and was refilled from history");
   } finally {
     await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
   }

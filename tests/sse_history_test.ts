@@ -8,18 +8,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Broadcast } from "../mod.ts";
-import { type SseHandler, sseHandler } from "../lib/sse.ts";
+import { type SseHandler, sseHandler, type SseHandlerOptions } from "../lib/sse.ts";
 import { eventually, sleep, uniqueChannel, within } from "./_support.ts";
 import { EventReader, open } from "./_sse.ts";
 
-function setUp(history = 1000) {
+function setUp(history = 1000, options: SseHandlerOptions = {}) {
   const uri = `memory://${uniqueChannel("sse-history").replace(/[^a-z0-9]/gi, "")}?history=${history}`;
   const broadcasts: Broadcast[] = [];
   const handlers: SseHandler[] = [];
   /** A worker: a Broadcast and a handler over it. */
   const worker = async () => {
     const broadcast = await Broadcast.connect(uri, { resyncSettle: 0 });
-    const sse = sseHandler(broadcast, { resyncSpread: 0 });
+    const sse = sseHandler(broadcast, { resyncSpread: 0, ...options });
     broadcasts.push(broadcast);
     handlers.push(sse);
     return { broadcast, sse };
@@ -196,6 +196,31 @@ describe("the SSE handler in history mode", () => {
       assert.deepEqual(recentBack.events.filter((e) => e.event === "resync"), [], "no resync for a client within retention");
       assert.equal(recentBack.ended, false, "its stream goes on");
       assert.deepEqual(recentBack.messages(), ["m41", "m42"]);
+    } finally {
+      await close();
+    }
+  });
+
+  it("a client that falls maxQueueBytes behind is closed with no resync event, and coming back misses nothing", async () => {
+    const { worker, close } = setUp(10_000, { maxQueueBytes: 64 * 1024 });
+    try {
+      const { broadcast, sse } = await worker();
+      const response = await sse.fetch(new Request("http://localhost/subscribe?channel=a"));
+      const reader = response.body!.getReader();
+      const big = "x".repeat(10_000);
+      const sent = range(`${big}-`, 0, 20);
+      for (const message of sent) {
+        await broadcast.publish("a", message);
+        await sleep(5); // a tick each: one chunk each, and the queue overflows
+      }
+      const slow = new EventReader(new ReadableStream({ pull: async (c) => { const r = await reader.read(); if (r.done) c.close(); else c.enqueue(r.value); } }));
+      await within(slow.done, 5_000, "the slow client's stream to end");
+      assert.deepEqual(slow.events.filter((e) => e.event === "resync"), [], "no resync event in history mode");
+      assert.ok(slow.messages().length < 20, "it was let go before it got everything");
+      const back = await open(sse, ["a"], undefined, { "last-event-id": slow.lastEventId()! });
+      await eventually(() => slow.messages().length + back.messages().length === 20, 5_000, "the rest");
+      assert.deepEqual([...slow.messages(), ...back.messages()], sent);
+      assert.deepEqual(back.events.filter((e) => e.event === "resync"), []);
     } finally {
       await close();
     }
