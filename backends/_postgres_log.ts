@@ -39,6 +39,7 @@
  *   created_at timestamptz not null default now(),
  *   primary key (channel, xid, seq)
  * );
+ * create unique index if not exists streamcast_log_origin on streamcast_log (channel, origin);
  * create table if not exists streamcast_log_swept (
  *   channel text primary key,
  *   xid xid8 not null,
@@ -99,9 +100,11 @@ export class LogTable {
     const lock = createHash("sha256").update(table).digest().readInt32BE(0);
     this.#text = {
       // The INSERT in WITH runs even though nothing reads it; its NOTIFYs go out at commit.
+      // A publish sent again (its acknowledgement lost with the connection) is stored once: its origin is there already.
       insert: `with stored as (
           insert into ${t} (channel, payload, origin)
           select e->>0, e->>1, e->>2 from json_array_elements($1::text::json) with ordinality as x(e, n) order by n
+          on conflict (channel, origin) do nothing
         )
         select pg_notify(n, '') from json_array_elements_text($2::text::json) as n`,
       page: `select h.safe::text as safe, h.swept, h.pending, r.xid::text as xid, r.seq::text as seq, r.payload, r.origin
@@ -151,6 +154,7 @@ export class LogTable {
           created_at timestamptz not null default now(),
           primary key (channel, xid, seq)
         );
+        create unique index if not exists ${quoteIdentifier(`${table}_origin`)} on ${t} (channel, origin);
         create table if not exists ${s} (channel text primary key, xid xid8 not null, seq bigint not null)`,
     };
   }
@@ -202,7 +206,8 @@ export class LogTable {
 
   async #create(sql: postgres.Sql): Promise<void> {
     const [row] = await sql`select to_regclass(${quoteIdentifier(this.#table)}) is not null
-      and to_regclass(${quoteIdentifier(`${this.#table}_swept`)}) is not null as present`;
+      and to_regclass(${quoteIdentifier(`${this.#table}_swept`)}) is not null
+      and to_regclass(${quoteIdentifier(`${this.#table}_origin`)}) is not null as present`;
     if (!row?.present) await sql.unsafe(this.#text.ddl);
   }
 }

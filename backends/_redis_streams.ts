@@ -1,12 +1,14 @@
 /**
  * History mode on the Redis backbone: one Redis stream per channel, keyed by
  * the channel's name, each entry holding the payload in its field `message`.
- * A publish is `XADD <channel> MAXLEN ~ <messages> * message <payload> origin <origin>`
- * (with an age limit, also an `XTRIM <channel> MINID ~ <now - maxAge>` about
- * once a second per channel); an event's `id` is its stream ID. The `origin`
- * field, `<publisher>:<sequence>`, lets the core drop a publish that was sent
- * again after its acknowledgement was lost; an entry without it (say from
- * `redis-cli XADD news '*' message hi`) is an event all the same.
+ * A publish is an entry `message <payload> origin <origin>`, added with
+ * `XADD <channel> MAXLEN ~ <messages>` by a script that adds a publish sent
+ * again only once (`_redis_stream_writes.ts`); with an age limit, also an
+ * `XTRIM <channel> MINID ~ <now - maxAge>` about once a second per channel.
+ * An event's `id` is its stream ID. The `origin` field,
+ * `<publisher>:<sequence>`, also lets the core drop a copy it meets anyway;
+ * an entry without it (say from `redis-cli XADD news '*' message hi`) is an
+ * event all the same.
  *
  * A link is two connections: a reader (`<clientName>:read`) running the
  * `XREAD` loop of {@linkcode StreamReader}, and a writer (`<clientName>:write`)
@@ -29,14 +31,13 @@ import type { HistoryOptions } from "../lib/history.ts";
 import type { ConnectorContext, Link, Start } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
 import { connectError, redisConfig, reportRefused } from "./_redis_config.ts";
+import { appends } from "./_redis_stream_writes.ts";
 import { StreamReader } from "./_redis_stream_reader.ts";
 import {
   type Entry,
   eventsOf,
-  FIELD,
   gapAfter,
   oldestPosition,
-  ORIGIN,
   readWithInfo,
   streamInfo,
   streamsOf,
@@ -210,14 +211,16 @@ class StreamsLink implements Link {
     const { messages, maxAge } = this.#history;
     const send = this.#writer.send;
     const now = this.#context.clock.now();
-    // Fired together, the commands go out in one pipelined write.
+    // Fired together, the commands go out in one pipelined write; each frame settles with its command.
     const sent: Promise<unknown>[] = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) {
-      const { channel, message, origin } = batch[i];
-      const add = ["XADD", channel, "MAXLEN", "~", String(messages), "*", FIELD, message];
-      sent[i] = send(origin === undefined ? add : [...add, ORIGIN, origin]);
-      if (maxAge !== undefined && this.#dueForTrim(channel, now)) {
-        // A refusal shows on the XADD of the same key; a loss fails the link.
+    for (const { command, frames } of appends(batch, messages)) {
+      const added = send(command);
+      for (const i of frames) sent[i] = added;
+    }
+    if (maxAge !== undefined) {
+      for (const channel of new Set(batch.map((frame) => frame.channel))) {
+        if (!this.#dueForTrim(channel, now)) continue;
+        // A refusal shows on the append to the same key; a loss fails the link.
         send(["XTRIM", channel, "MINID", "~", String(Math.max(0, now - maxAge))]).catch(() => {});
       }
     }

@@ -291,6 +291,8 @@ class Subscriber {
   #cursor: string | undefined;
   /** Whether `#cursor` is known: undefined then means "before the oldest kept". */
   #cursorKnown: boolean;
+  /** History mode: the id of the last event queued or handed out, or where the stream (re)started. */
+  #last: string | undefined;
   /** While catching up: the live frames held back. */
   #held: Frame[] | undefined;
   #heldDrops = 0;
@@ -336,6 +338,12 @@ class Subscriber {
 
   #enqueue(frame: Frame): boolean {
     if (frame.type === "resync" && this.#resyncQueued) return false; // one is already waiting
+    if (frame.type === "event" && frame.id !== undefined) {
+      // An event the stream has already had, or that comes before where it started (its instance
+      // lags behind the position it was asked to start after), is not handed out again.
+      if (this.#last !== undefined && comparePositions(frame.id, this.#last) <= 0) return false;
+      this.#last = frame.id;
+    }
     if (frame.type === "resync") this.#stats.resyncs++;
     else this.#stats.delivered++;
     if (this.#waiting) {
@@ -361,6 +369,7 @@ class Subscriber {
     this.#held = [];
     this.#cursor = after;
     this.#cursorKnown = true;
+    this.#last = after;
     return {
       channel: this.channel,
       signal: this.#life.signal,

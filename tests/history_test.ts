@@ -209,6 +209,35 @@ describe("history mode on memory://", () => {
     }
   });
 
+  it("a stream that starts after a position its instance has not reached yet gets only what comes after it", async () => {
+    const name = hubName();
+    const links: Link[] = [];
+    const publisher = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    const lagging = await Broadcast.connect(`memory://${name}?history=1000`, {
+      ...FAST,
+      reconnect: { minDelay: 100, maxDelay: 100 },
+      backend: (uri, context) => {
+        const connector = memory(uri, context);
+        return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
+      },
+    });
+    try {
+      const own = lagging.subscribe("a").getReader();
+      await lagging.ready();
+      await links[0].close(); // it is away for 100 ms
+      await Promise.all(Array.from({ length: 10 }, (_, n) => publisher.publish("a", `m${n + 1}`)));
+      // A client that had m8 elsewhere comes to this instance, which has not caught up yet.
+      const resumed = lagging.subscribe("a", { since: "8" }).getReader();
+      await readEvents(own, 10);
+      await publisher.publish("a", "m11");
+      const got = await readEvents(resumed, 3);
+      await sleep(50);
+      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["m9", "m10", "m11"]);
+    } finally {
+      await Promise.all([publisher.disconnect(), lagging.disconnect()]);
+    }
+  });
+
   it("the gapless column: a hub cut while two instances publish", async () => {
     const name = hubName();
     await throughGaplessOutage({

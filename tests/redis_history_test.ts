@@ -222,6 +222,24 @@ describe("redis:// history mode, link by link", () => {
     }
   });
 
+  it("a batch sent again (its acknowledgement lost) is kept once: what a publisher already added is skipped", async () => {
+    const o = await open();
+    try {
+      const ch = channel("again");
+      await o.link.subscribe(ch, "oldest");
+      const batch = (from: number, to: number) =>
+        Array.from({ length: to - from }, (_, i) => ({ ...eventFrame(ch, `m${from + i}`), origin: `pub-a:${from + i + 1}` }));
+      await o.write(batch(0, 3));
+      await o.write(batch(1, 5)); // m1 and m2 again, with m3 and m4
+      await o.write([{ ...eventFrame(ch, "other"), origin: "pub-b:1" }]); // another publisher's first
+      assert.deepEqual(messages(await take(o.frames, 6)), ["m0", "m1", "m2", "m3", "m4", "other"]);
+      const entries = await direct.send(["XRANGE", ch, "-", "+"]) as unknown[];
+      assert.equal(entries.length, 6, "each publish once in the stream");
+    } finally {
+      await o.close();
+    }
+  });
+
   it("after unsubscribe nothing more of that channel arrives", async () => {
     const o = await open();
     try {
