@@ -143,7 +143,8 @@ export class LogTable {
         insert into ${s} as w (channel, xid, seq) select $1, xid, seq from cut
         on conflict (channel) do update set xid = excluded.xid, seq = excluded.seq
           where (w.xid, w.seq) < (excluded.xid, excluded.seq)`,
-      // One simple query is one implicit transaction: the advisory lock lasts until it ends.
+      // One simple query is one implicit transaction: the advisory lock lasts until it ends. A table
+      // from before the origin index may hold copies of a publish sent twice: the later ones go.
       ddl: `select pg_advisory_xact_lock(${LOCK_CLASS}, ${lock});
         create table if not exists ${t} (
           seq bigint generated always as identity,
@@ -154,6 +155,8 @@ export class LogTable {
           created_at timestamptz not null default now(),
           primary key (channel, xid, seq)
         );
+        delete from ${t} as copy using ${t} as first
+          where copy.channel = first.channel and copy.origin = first.origin and (copy.xid, copy.seq) > (first.xid, first.seq);
         create unique index if not exists ${quoteIdentifier(`${table}_origin`)} on ${t} (channel, origin);
         create table if not exists ${s} (channel text primary key, xid xid8 not null, seq bigint not null)`,
     };

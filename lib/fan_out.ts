@@ -31,6 +31,7 @@ export interface FanOutOptions {
  * {@linkcode CatchUpTarget.release}, which hands out those past what history filled.
  */
 export interface CatchUpTarget {
+  /** The subscriber's channel. */
   readonly channel: string;
   /** Aborts once the subscriber is gone. */
   readonly signal: AbortSignal;

@@ -156,6 +156,29 @@ describe("postgres:// history mode, link by link", () => {
     assert.deepEqual(frames.events.map((e) => e.message), ["m0", "m1", "m2", "m3", "m4"]);
   });
 
+  it("a log table from before the origin index gets it, its copies of a publish gone", async () => {
+    const table = `streamcast_log_old_${process.pid}`;
+    await sql.unsafe(`create table ${table} (seq bigint generated always as identity, xid xid8 not null default pg_current_xact_id(),
+      channel text not null, payload text not null, origin text, created_at timestamptz not null default now(), primary key (channel, xid, seq));
+      create table ${table}_swept (channel text primary key, xid xid8 not null, seq bigint not null)`);
+    await sql.unsafe(`insert into ${table} (channel, payload, origin) values ('c', 'once', 'p:1'), ('c', 'next', 'p:2')`);
+    await sql.unsafe(`insert into ${table} (channel, payload, origin) values ('c', 'once', 'p:1')`); // a copy
+    const { context } = connectorContext({ applicationName: appName("old"), historyTable: table });
+    const link = await postgresBackend(new URL(SERVER_URI), { ...context, history: { messages: 100 } }).open(AbortSignal.timeout(5_000));
+    try {
+      const frames = new Frames(link);
+      await link.subscribe("c", "oldest");
+      await frames.count(2);
+      await sleep(100);
+      assert.deepEqual(frames.events.map((e) => e.message), ["once", "next"]);
+      const [{ count }] = await sql.unsafe(`select count(*)::int as count from ${table}`);
+      assert.equal(count, 2);
+    } finally {
+      await link.close();
+      await sql.unsafe(`drop table if exists ${table}, ${table}_swept`);
+    }
+  });
+
   it("subscribe starts at new, oldest, or right after a position, and resolves with where it starts", async () => {
     const channel = uniqueChannel("start");
     const publisher = await open("start");
