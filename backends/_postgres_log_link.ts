@@ -12,18 +12,18 @@
  *
  * @module
  */
-import { BackboneUnavailableError } from "../lib/errors.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { EventFrame, Frame } from "../lib/frame.ts";
 import type { HistoryOptions } from "../lib/history.ts";
 import { comparePositions } from "../lib/position.ts";
 import type { ConnectorContext, Link, Start } from "../lib/link.ts";
-import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
-import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
+import { channelName } from "./_postgres_channel.ts";
+import { isPermanent } from "./_postgres_errors.ts";
 import { END, LogTable, type Page, runs } from "./_postgres_log.ts";
 import { LogReader } from "./_postgres_log_reader.ts";
 import { storable } from "./_postgres_publish.ts";
-import { Session } from "./_postgres_session.ts";
+import type { Session } from "./_postgres_session.ts";
+import { SessionPair } from "./_postgres_sessions.ts";
 
 /** What a history-mode link needs from its connector. */
 export interface LogLinkOptions {
@@ -49,34 +49,31 @@ const SWEEP_DELAY = 20;
 export class PostgresLogLink implements Link {
   readonly readable: ReadableStream<Frame[]>;
   readonly writable: WritableStream<EventFrame[]>;
-  readonly #uri: URL;
   readonly #options: LogLinkOptions;
-  readonly #stop = new AbortController();
+  readonly #sessions: SessionPair;
   readonly #listener: Session;
   readonly #publisher: Session;
   readonly #log: LogTable;
   readonly #reader: LogReader;
-  /** NOTIFY channel → the streamcast channels subscribed through it. */
-  readonly #names = new Map<string, Set<string>>();
   /** Per channel this link published on: when it last swept it, and rows written since. */
   readonly #sweeps = new Map<string, { at: number; rows: number; scheduled: boolean }>();
-  #failure: Error | undefined;
 
   constructor(uri: URL, options: LogLinkOptions) {
-    this.#uri = uri;
     this.#options = options;
-    const session = { applicationName: options.applicationName, stop: this.#stop.signal };
-    const onclose = () => void this.#lost(new Error("The server closed the connection"));
-    const onnotify = (name: string) => {
-      for (const channel of this.#names.get(name) ?? []) this.#reader.wake(channel);
-    };
-    this.#listener = new Session(uri, { ...session, onclose, onnotify });
-    this.#publisher = new Session(uri, { ...session, onclose });
+    this.#sessions = new SessionPair(uri, {
+      applicationName: options.applicationName,
+      onnotify: (channels) => {
+        for (const channel of channels) this.#reader.wake(channel);
+      },
+      onend: (failure) => this.#reader.end(failure),
+    });
+    this.#listener = this.#sessions.listener;
+    this.#publisher = this.#sessions.publisher;
     this.#log = new LogTable(options.historyTable, options.history);
     this.#reader = new LogReader({
       page: (channel, after, limit) => this.#page(channel, after, END, limit),
       clock: options.clock,
-      fail: (error) => void this.#lost(error),
+      fail: (error) => void this.#sessions.lost(error),
       cancel: () => this.close(),
     });
     this.readable = this.#reader.readable;
@@ -84,84 +81,50 @@ export class PostgresLogLink implements Link {
   }
 
   /** Connects both sessions; `signal` abandons the attempt. */
-  async open(signal: AbortSignal): Promise<void> {
-    const abandon = () => void this.#end(signal.reason);
-    signal.addEventListener("abort", abandon, { once: true });
-    try {
-      if (signal.aborted) throw signal.reason;
-      await Promise.all([this.#listener.sql`select 1`, this.#publisher.sql`select 1`]);
-    } catch (error) {
-      void this.#end();
-      throw signal.aborted ? signal.reason : connectError(this.#uri, error);
-    } finally {
-      signal.removeEventListener("abort", abandon);
-    }
-    this.#check();
+  open(signal: AbortSignal): Promise<void> {
+    return this.#sessions.open(signal);
   }
 
   /** LISTENs first, then takes the start position: whatever commits after it wakes the reader. */
   async subscribe(channel: string, start: Start = "new"): Promise<string> {
-    this.#check();
-    const name = channelName(channel);
-    let channels = this.#names.get(name);
-    if (channels === undefined) this.#names.set(name, channels = new Set());
-    channels.add(channel);
+    await this.#sessions.listen(channel);
     try {
-      await this.#listener.run(this.#listener.sql.unsafe(`listen ${quoteIdentifier(name)}`));
       const after = typeof start === "object" ? start.after : "0";
       const page = await this.#page(channel, after, END, 0);
-      this.#check();
+      this.#sessions.check();
       const gap = typeof start === "object" && page.swept !== undefined && comparePositions(after, page.swept) < 0;
       const position = start === "new" ? page.safe : gap || start === "oldest" ? page.swept ?? "0" : earliest(after, page.safe);
       this.#reader.follow(channel, position, gap);
       return position;
     } catch (error) {
-      throw this.#failure ?? this.#lost(error);
+      throw this.#sessions.lost(error);
     }
   }
 
   async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
-    this.#check();
+    this.#sessions.check();
     let page: Page;
     try {
       page = await this.#page(channel, after ?? "0", upTo, limit);
     } catch (error) {
-      throw this.#failure ?? this.#lost(error);
+      throw this.#sessions.lost(error);
     }
     if (page.swept !== undefined && comparePositions(after ?? page.swept, page.swept) < 0) return "gap";
     return page.events.map((event) => ({ type: "event", channel, ...event }));
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    this.#check();
+    this.#sessions.check();
     this.#reader.unfollow(channel);
-    const name = channelName(channel);
-    const channels = this.#names.get(name);
-    if (!channels?.delete(channel) || channels.size > 0) return;
-    this.#names.delete(name);
-    try {
-      await this.#listener.run(this.#listener.sql.unsafe(`unlisten ${quoteIdentifier(name)}`));
-    } catch (error) {
-      throw this.#lost(error);
-    }
+    await this.#sessions.unlisten(channel);
   }
 
-  /** Both sessions answer: an idle one a `select 1`, a busy one by completing a query. */
-  async ping(): Promise<void> {
-    this.#check();
-    try {
-      await Promise.all([this.#listener.answers(), this.#publisher.answers()]);
-    } catch (error) {
-      throw this.#lost(error);
-    }
+  ping(): Promise<void> {
+    return this.#sessions.ping();
   }
 
-  async close(): Promise<void> {
-    if (this.#failure === undefined) {
-      this.#failure = new BackboneUnavailableError("The Postgres link was closed");
-      this.#reader.end();
-    }
-    await this.#end();
+  close(): Promise<void> {
+    return this.#sessions.close();
   }
 
   /** Reads on the listening session, which creates the tables if need be. */
@@ -172,14 +135,14 @@ export class PostgresLogLink implements Link {
   }
 
   async #publish(input: EventFrame[]): Promise<void> {
-    this.#check();
+    this.#sessions.check();
     const dropped: { frame: EventFrame; reason: unknown }[] = [];
     const batch = input.filter((frame) => {
       if (storable(frame.message)) return true;
       dropped.push({ frame, reason: new TypeError("Postgres text cannot hold U+0000; the message was not sent") });
     });
     const refused = await this.#publisher.run(this.#log.ready(this.#publisher.sql)).then(() => undefined, (e: unknown) => e);
-    if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
+    if (refused !== undefined && !isPermanent(refused)) throw this.#sessions.lost(refused);
     if (refused !== undefined) dropped.push(...batch.map((frame) => ({ frame, reason: refused })));
     else await this.#insertAll(runs(batch), dropped);
     // Reported once the write succeeds: a lost link has the whole batch sent again.
@@ -197,7 +160,7 @@ export class PostgresLogLink implements Link {
     const again: EventFrame[][] = [];
     results.forEach((result, i) => {
       if (result.status === "fulfilled") return;
-      if (!isPermanent(result.reason)) throw this.#lost(result.reason);
+      if (!isPermanent(result.reason)) throw this.#sessions.lost(result.reason);
       if (runs[i].length === 1) return void dropped.push({ frame: runs[i][0], reason: result.reason });
       // One message the server refuses fails its whole run: find it by sending them one by one.
       for (const frame of runs[i]) again.push([frame]);
@@ -223,31 +186,12 @@ export class PostgresLogLink implements Link {
       if (due.scheduled || (now - due.at < interval && due.rows < messages)) continue;
       const sweep = due;
       sweep.scheduled = true;
-      this.#options.clock.delay(Math.min(SWEEP_DELAY, interval), this.#stop.signal).then(() => {
+      this.#options.clock.delay(Math.min(SWEEP_DELAY, interval), this.#sessions.stopped).then(() => {
         Object.assign(sweep, { at: this.#options.clock.now(), rows: 0, scheduled: false });
         // A failed sweep is retried by a later publish; a lost session errors the link through onclose.
         this.#publisher.run(this.#log.sweep(this.#publisher.sql, channel)).catch(() => {});
       }, () => {});
     }
-  }
-
-  #check(): void {
-    if (this.#failure !== undefined) throw this.#failure;
-  }
-
-  /** The link is lost: ends the readable with the error and both sessions; returns the error to throw. */
-  #lost(cause: unknown): Error {
-    if (this.#failure !== undefined) return this.#failure;
-    const failure = this.#failure = lostError(this.#uri, cause);
-    this.#reader.end(failure);
-    void this.#end();
-    return failure;
-  }
-
-  /** Ends both sessions; never hangs on a dead server. */
-  #end(reason?: unknown): Promise<void> {
-    this.#stop.abort(reason);
-    return Promise.all([this.#listener.end(), this.#publisher.end()]).then(() => {});
   }
 }
 

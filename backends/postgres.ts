@@ -38,18 +38,19 @@
  * @module
  */
 import * as v from "valibot";
-import { BackboneUnavailableError, ConfigError } from "../lib/errors.ts";
+import { ConfigError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Connector, ConnectorContext, Link } from "../lib/link.ts";
 import { toConfigIssues } from "../lib/options.ts";
 import { PostgresSettingsSchema as SettingsSchema } from "./_postgres_rules.ts";
-import { channelName, quoteIdentifier } from "./_postgres_channel.ts";
-import { connectError, isPermanent, lostError } from "./_postgres_errors.ts";
+import { channelName } from "./_postgres_channel.ts";
+import { isPermanent } from "./_postgres_errors.ts";
 import { Inbound } from "./_postgres_inbound.ts";
 import { needsReference, PayloadStore } from "./_postgres_large.ts";
 import { PostgresLogLink } from "./_postgres_log_link.ts";
 import { notify, type Part, partition, storable } from "./_postgres_publish.ts";
-import { Session } from "./_postgres_session.ts";
+import type { Session } from "./_postgres_session.ts";
+import { SessionPair } from "./_postgres_sessions.ts";
 
 /** Settings of the Postgres backbone, given as `BroadcastOptions.backendOptions`. */
 export interface PostgresSettings {
@@ -109,33 +110,25 @@ export default postgresBackend;
 class PostgresLink implements Link {
   readonly readable: ReadableStream<EventFrame[]>;
   readonly writable: WritableStream<EventFrame[]>;
-  readonly #uri: URL;
   readonly #dropped: LinkOptions["dropped"];
-  readonly #stop = new AbortController();
-  readonly #listener: Session;
+  readonly #sessions: SessionPair;
   readonly #publisher: Session;
   readonly #payloads: PayloadStore;
   readonly #inbound: Inbound;
-  /** NOTIFY channel → the streamcast channels subscribed through it. */
-  readonly #channels = new Map<string, Set<string>>();
-  #failure: Error | undefined;
 
   constructor(uri: URL, settings: LinkOptions) {
-    this.#uri = uri;
     this.#dropped = settings.dropped;
-    const session = { applicationName: settings.applicationName, stop: this.#stop.signal };
-    const onclose = () => void this.#lost(new Error("The server closed the connection"));
-    const onnotify = (name: string, payload: string) => {
-      const channels = this.#channels.get(name);
-      if (channels !== undefined) this.#inbound.push(channels, payload);
-    };
-    this.#listener = new Session(uri, { ...session, onclose, onnotify });
-    this.#publisher = new Session(uri, { ...session, onclose });
+    this.#sessions = new SessionPair(uri, {
+      applicationName: settings.applicationName,
+      onnotify: (channels, payload) => this.#inbound.push(channels, payload),
+      onend: (failure) => this.#inbound.end(failure),
+    });
+    this.#publisher = this.#sessions.publisher;
     this.#payloads = new PayloadStore(this.#publisher.sql, settings.largePayloadTable, settings.largePayloadRetention);
     this.#inbound = new Inbound({
       fetch: (lookups) => this.#publisher.run(this.#payloads.fetch(lookups)),
       dropped: (frame, reason) => this.#dropped(frame, reason, "inbound"),
-      fail: (error) => void this.#lost(error),
+      fail: (error) => void this.#sessions.lost(error),
       cancel: () => this.close(),
     });
     this.readable = this.#inbound.readable;
@@ -143,67 +136,28 @@ class PostgresLink implements Link {
   }
 
   /** Connects both sessions; `signal` abandons the attempt. */
-  async open(signal: AbortSignal): Promise<void> {
-    const abandon = () => void this.#end(signal.reason);
-    signal.addEventListener("abort", abandon, { once: true });
-    try {
-      if (signal.aborted) throw signal.reason;
-      await Promise.all([this.#listener.sql`select 1`, this.#publisher.sql`select 1`]);
-    } catch (error) {
-      void this.#end();
-      throw signal.aborted ? signal.reason : connectError(this.#uri, error);
-    } finally {
-      signal.removeEventListener("abort", abandon);
-    }
-    this.#check();
+  open(signal: AbortSignal): Promise<void> {
+    return this.#sessions.open(signal);
   }
 
-  async subscribe(channel: string): Promise<void> {
-    this.#check();
-    const name = channelName(channel);
-    let channels = this.#channels.get(name);
-    if (channels === undefined) this.#channels.set(name, channels = new Set());
-    channels.add(channel);
-    try {
-      await this.#listener.run(this.#listener.sql.unsafe(`listen ${quoteIdentifier(name)}`));
-    } catch (error) {
-      throw this.#lost(error);
-    }
+  subscribe(channel: string): Promise<void> {
+    return this.#sessions.listen(channel);
   }
 
-  async unsubscribe(channel: string): Promise<void> {
-    this.#check();
-    const name = channelName(channel);
-    const channels = this.#channels.get(name);
-    if (!channels?.delete(channel) || channels.size > 0) return;
-    this.#channels.delete(name);
-    try {
-      await this.#listener.run(this.#listener.sql.unsafe(`unlisten ${quoteIdentifier(name)}`));
-    } catch (error) {
-      throw this.#lost(error);
-    }
+  unsubscribe(channel: string): Promise<void> {
+    return this.#sessions.unlisten(channel);
   }
 
-  /** Both sessions answer: an idle one a `select 1`, a busy one by completing a query. */
-  async ping(): Promise<void> {
-    this.#check();
-    try {
-      await Promise.all([this.#listener.answers(), this.#publisher.answers()]);
-    } catch (error) {
-      throw this.#lost(error);
-    }
+  ping(): Promise<void> {
+    return this.#sessions.ping();
   }
 
-  async close(): Promise<void> {
-    if (this.#failure === undefined) {
-      this.#failure = new BackboneUnavailableError("The Postgres link was closed");
-      this.#inbound.end();
-    }
-    await this.#end();
+  close(): Promise<void> {
+    return this.#sessions.close();
   }
 
   async #publish(input: EventFrame[]): Promise<void> {
-    this.#check();
+    this.#sessions.check();
     // Reported once the write succeeds: a lost link has the whole batch sent again.
     const dropped: Dropped[] = [];
     const batch = input.every((frame) => storable(frame.message)) ? input : input.filter((frame) => {
@@ -215,8 +169,8 @@ class PostgresLink implements Link {
     const refused = large.includes(true)
       ? await this.#publisher.run(this.#payloads.ready()).then(() => undefined, (error: unknown) => error)
       : undefined;
-    if (refused !== undefined && !isPermanent(refused)) throw this.#lost(refused);
-    this.#check();
+    if (refused !== undefined && !isPermanent(refused)) throw this.#sessions.lost(refused);
+    this.#sessions.check();
     await this.#sendAll(partition(batch, large), dropped, refused);
     for (const { frame, reason } of dropped) this.#dropped(frame, reason, "outbound");
   }
@@ -227,7 +181,7 @@ class PostgresLink implements Link {
     const again: Part[] = [];
     results.forEach((result, i) => {
       if (result.status === "fulfilled") return;
-      if (!isPermanent(result.reason)) throw this.#lost(result.reason);
+      if (!isPermanent(result.reason)) throw this.#sessions.lost(result.reason);
       if (parts[i].frames.length === 1) return void dropped.push({ frame: parts[i].frames[0], reason: result.reason });
       // One message the server refuses fails its whole part: find it by sending them one by one.
       for (const frame of parts[i].frames) again.push({ frames: [frame], large: false });
@@ -240,24 +194,5 @@ class PostgresLink implements Link {
     if (refused !== undefined) return Promise.reject(refused);
     const [{ channel, message }] = part.frames;
     return this.#publisher.run(this.#payloads.store(channelName(channel), channel, message));
-  }
-
-  #check(): void {
-    if (this.#failure !== undefined) throw this.#failure;
-  }
-
-  /** The link is lost: ends the readable with the error and both sessions; returns the error to throw. */
-  #lost(cause: unknown): Error {
-    if (this.#failure !== undefined) return this.#failure;
-    const failure = this.#failure = lostError(this.#uri, cause);
-    this.#inbound.end(failure);
-    void this.#end();
-    return failure;
-  }
-
-  /** Ends both sessions; never hangs on a dead server. */
-  #end(reason?: unknown): Promise<void> {
-    this.#stop.abort(reason);
-    return Promise.all([this.#listener.end(), this.#publisher.end()]).then(() => {});
   }
 }
