@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { abortable } from "../lib/abortable.ts";
 import { readCaFile } from "./_ca_file.ts";
 import { ErrorReply } from "redis";
 import * as v from "valibot";
@@ -127,4 +128,37 @@ export async function reportRefused(
   outcomes.forEach((outcome, i) => {
     if (outcome.status === "rejected") dropped(batch[i], outcome.reason);
   });
+}
+
+/** A link being connected: closed when abandoned or failed, and lost when a connection drops. */
+export interface Connecting {
+  /** Rejects when either connection is lost while connecting. */
+  readonly lost: Promise<never>;
+  close(): unknown;
+}
+
+/**
+ * Waits for `steps` (each started once the one before it is done) to connect
+ * `link`, or closes it: when `signal` aborts (with its reason) or a step
+ * fails or the link is lost (with what that failure means, see `connectError`).
+ */
+export async function connectLink(
+  link: Connecting,
+  steps: (() => Promise<unknown>)[],
+  signal: AbortSignal,
+  where: string,
+  database: number | undefined,
+): Promise<void> {
+  const abandon = () => link.close();
+  signal.addEventListener("abort", abandon, { once: true });
+  try {
+    // node-redis may never settle a connect() cut short by destroy(): race the signal and the loss.
+    for (const step of steps) await abortable(Promise.race([step(), link.lost]), signal);
+  } catch (error) {
+    link.close();
+    if (signal.aborted) throw signal.reason;
+    throw connectError(where, error, database);
+  } finally {
+    signal.removeEventListener("abort", abandon);
+  }
 }

@@ -23,14 +23,13 @@
  * @module
  */
 import { createClient, RESP_TYPES } from "redis";
-import { abortable } from "../lib/abortable.ts";
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import { errorMessage } from "../lib/error_message.ts";
 import { type EventFrame, type Frame, resyncFrame } from "../lib/frame.ts";
 import type { HistoryOptions } from "../lib/history.ts";
 import type { ConnectorContext, Link, Start } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
-import { connectError, redisConfig, reportRefused } from "./_redis_config.ts";
+import { connectLink, redisConfig, reportRefused } from "./_redis_config.ts";
 import { appends } from "./_redis_stream_writes.ts";
 import { StreamReader } from "./_redis_stream_reader.ts";
 import {
@@ -58,19 +57,10 @@ export async function openStreamsLink(uri: URL, context: ConnectorContext, histo
   const reader = connection(createClient({ ...config.client, name: `${config.name}:read` }));
   const writer = connection(createClient({ ...config.client, name: `${config.name}:write` }));
   const link = new StreamsLink(where, reader, writer, context, history);
-  const abandon = () => link.close();
-  signal.addEventListener("abort", abandon, { once: true });
-  try {
-    // node-redis may never settle a connect() cut short by destroy(): race the signal and the loss.
-    await abortable(Promise.race([Promise.all([reader.client.connect(), writer.client.connect()]), link.lost]), signal);
-    link.start(String(await abortable(Promise.race([reader.send(["CLIENT", "ID"]), link.lost]), signal)));
-  } catch (error) {
-    link.close();
-    if (signal.aborted) throw signal.reason;
-    throw connectError(where, error, config.client.database);
-  } finally {
-    signal.removeEventListener("abort", abandon);
-  }
+  await connectLink(link, [
+    () => Promise.all([reader.client.connect(), writer.client.connect()]),
+    async () => link.start(String(await reader.send(["CLIENT", "ID"]))),
+  ], signal, where, config.client.database);
   return link;
 }
 

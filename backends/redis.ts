@@ -28,7 +28,6 @@
  *
  * @module
  */
-import { abortable } from "../lib/abortable.ts";
 import { createClient } from "redis";
 import { AuthenticationError, BackboneUnavailableError } from "../lib/errors.ts";
 import { errorMessage } from "../lib/error_message.ts";
@@ -36,7 +35,7 @@ import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Connector, ConnectorContext, Link } from "../lib/link.ts";
 import { TickBatcher } from "../lib/tick_batcher.ts";
 import { maskUri } from "../lib/mask_uri.ts";
-import { connectError, redisConfig, refusedForGood, reportRefused } from "./_redis_config.ts";
+import { connectLink, redisConfig, refusedForGood, reportRefused } from "./_redis_config.ts";
 import { openStreamsLink } from "./_redis_streams.ts";
 
 export type { RedisSettings } from "./_redis_config.ts";
@@ -61,18 +60,7 @@ async function openLink(uri: URL, context: ConnectorContext, signal: AbortSignal
   const publisher = createClient({ ...config.client, name: `${config.name}:pub` }) as unknown as Client;
   const dropped = (frame: EventFrame, reason: unknown) => context.dropped(frame, reason, "outbound");
   const link = new RedisLink(where, subscriber, publisher, dropped);
-  const abandon = () => link.close();
-  signal.addEventListener("abort", abandon, { once: true });
-  try {
-    // node-redis may never settle a connect() cut short by destroy(): race the signal and the loss.
-    await abortable(Promise.race([Promise.all([subscriber.connect(), publisher.connect()]), link.lost]), signal);
-  } catch (error) {
-    link.close();
-    if (signal.aborted) throw signal.reason;
-    throw connectError(where, error, config.client.database);
-  } finally {
-    signal.removeEventListener("abort", abandon);
-  }
+  await connectLink(link, [() => Promise.all([subscriber.connect(), publisher.connect()])], signal, where, config.client.database);
   return link;
 }
 
