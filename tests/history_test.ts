@@ -119,16 +119,8 @@ describe("history mode on memory://", () => {
 
   it("a link lost while events are published resumes after the last event: no resync, nothing missed or twice", async () => {
     const name = hubName();
-    const links: Link[] = [];
     const publisher = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
-    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, {
-      ...FAST,
-      reconnect: { minDelay: 50, maxDelay: 50 },
-      backend: (uri, context) => {
-        const connector = memory(uri, context);
-        return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
-      },
-    });
+    const { broadcast: subscriber, links } = await watched(`memory://${name}?history=1000`, 50);
     try {
       const reader = subscriber.subscribe("a").getReader();
       await subscriber.ready();
@@ -211,16 +203,8 @@ describe("history mode on memory://", () => {
 
   it("a stream that starts after a position its instance has not reached yet gets only what comes after it", async () => {
     const name = hubName();
-    const links: Link[] = [];
     const publisher = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
-    const lagging = await Broadcast.connect(`memory://${name}?history=1000`, {
-      ...FAST,
-      reconnect: { minDelay: 100, maxDelay: 100 },
-      backend: (uri, context) => {
-        const connector = memory(uri, context);
-        return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
-      },
-    });
+    const { broadcast: lagging, links } = await watched(`memory://${name}?history=1000`, 100);
     try {
       const own = lagging.subscribe("a").getReader();
       await lagging.ready();
@@ -271,16 +255,8 @@ describe("history mode on memory://", () => {
 
   it("a link that comes back beyond retention: one resync frame (gap) per stream and a resync event, then the oldest kept", async () => {
     const name = hubName();
-    const links: Link[] = [];
     const publisher = await Broadcast.connect(`memory://${name}?history=20`, FAST);
-    const subscriber = await Broadcast.connect(`memory://${name}?history=20`, {
-      ...FAST,
-      reconnect: { minDelay: 50, maxDelay: 50 },
-      backend: (uri, context) => {
-        const connector = memory(uri, context);
-        return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
-      },
-    });
+    const { broadcast: subscriber, links } = await watched(`memory://${name}?history=20`, 50);
     try {
       const readers = [subscriber.subscribe("a").getReader(), subscriber.subscribe("a").getReader()];
       await subscriber.ready();
@@ -320,6 +296,20 @@ describe("history mode on memory://", () => {
     }
   });
 });
+
+/** A Broadcast whose links are kept in `links`, to be closed by the test; it reconnects after `delay` ms. */
+async function watched(uri: string, delay: number): Promise<{ broadcast: Broadcast; links: Link[] }> {
+  const links: Link[] = [];
+  const broadcast = await Broadcast.connect(uri, {
+    ...FAST,
+    reconnect: { minDelay: delay, maxDelay: delay },
+    backend: (url, context) => {
+      const connector = memory(url, context);
+      return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
+    },
+  });
+  return { broadcast, links };
+}
 
 /** A publisher whose first batch reaches the hub but whose answer is lost with the connection: the hub keeps it twice. */
 function duplicatingPublisher(name: string): Promise<Broadcast> {

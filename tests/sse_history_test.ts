@@ -34,6 +34,20 @@ function setUp(history = 1000, options: SseHandlerOptions = {}) {
 const publishAll = (broadcast: Broadcast, channel: string, messages: string[]) =>
   Promise.all(messages.map((message) => broadcast.publish(channel, message)));
 
+/** A client that read `message` and went away: the id it would come back with. */
+async function leaveAfter(sse: SseHandler, broadcast: Broadcast, message: string): Promise<string> {
+  const client = await open(sse, ["a"]);
+  await broadcast.publish("a", message);
+  await eventually(() => client.messages().length === 1);
+  await client.cancel();
+  return client.lastEventId()!;
+}
+
+/** How many clients read on their own, not yet with their group (from /healthz). */
+async function catchingUp(sse: SseHandler): Promise<number> {
+  return (await (await sse.fetch(new Request("http://localhost/healthz"))).json()).catchingUp;
+}
+
 const range = (prefix: string, from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
 describe("the SSE handler in history mode", () => {
@@ -136,8 +150,7 @@ describe("the SSE handler in history mode", () => {
       await sleep(50);
       assert.deepEqual(back.messages(), range("m", 50, n), "exactly what came after its id, once each, in order");
       assert.deepEqual(staying.messages(), range("m", 0, n));
-      const health = await (await sse.fetch(new Request("http://localhost/healthz"))).json();
-      assert.equal(health.catchingUp, 0, "it joined its group: no client reads on its own");
+      assert.equal(await catchingUp(sse), 0, "it joined its group: no client reads on its own");
     } finally {
       await close();
     }
@@ -147,11 +160,7 @@ describe("the SSE handler in history mode", () => {
     const { worker, close } = setUp(100_000);
     try {
       const { broadcast, sse } = await worker();
-      const first = await open(sse, ["a"]);
-      await broadcast.publish("a", "m0");
-      await eventually(() => first.messages().length === 1);
-      const last = first.lastEventId()!;
-      await first.cancel(); // the group is gone with its last client
+      const last = await leaveAfter(sse, broadcast, "m0"); // the group is gone with its last client
       await publishAll(broadcast, "a", range("m", 1, 3000));
       // The first founds the group at m0; the second comes while it reads its history.
       const [back, fresh] = await Promise.all([open(sse, ["a"], undefined, { "last-event-id": last }), open(sse, ["a"])]);
@@ -159,8 +168,7 @@ describe("the SSE handler in history mode", () => {
       await eventually(() => back.messages().at(-1) === "live" && fresh.messages().at(-1) === "live", 10_000, "the live event to both");
       assert.deepEqual(fresh.messages(), ["live"], "only what was published after it came");
       assert.deepEqual(back.messages(), [...range("m", 1, 3000), "live"]);
-      const health = await (await sse.fetch(new Request("http://localhost/healthz"))).json();
-      assert.equal(health.catchingUp, 0, "the new client joined the group once it was live");
+      assert.equal(await catchingUp(sse), 0, "the new client joined the group once it was live");
     } finally {
       await close();
     }
@@ -170,11 +178,7 @@ describe("the SSE handler in history mode", () => {
     const { worker, close } = setUp(10);
     try {
       const { broadcast, sse } = await worker();
-      const stale = await open(sse, ["a"]);
-      await broadcast.publish("a", "m0");
-      await eventually(() => stale.messages().length === 1);
-      const staleId = stale.lastEventId()!;
-      await stale.cancel();
+      const staleId = await leaveAfter(sse, broadcast, "m0");
       await publishAll(broadcast, "a", range("m", 1, 40)); // far more than is kept
       const recent = await open(sse, ["a"]);
       await broadcast.publish("a", "m40");
@@ -230,11 +234,7 @@ describe("the SSE handler in history mode", () => {
     const { worker, close } = setUp(10);
     try {
       const { broadcast, sse } = await worker();
-      const first = await open(sse, ["a"]);
-      await broadcast.publish("a", "m0");
-      await eventually(() => first.messages().length === 1);
-      const last = first.lastEventId()!;
-      await first.cancel();
+      const last = await leaveAfter(sse, broadcast, "m0");
       await publishAll(broadcast, "a", range("m", 1, 50)); // far more than is kept
       const response = await sse.fetch(new Request("http://localhost/subscribe?channel=a", { headers: { "last-event-id": last } }));
       const gapped = new EventReader(response.body!);
