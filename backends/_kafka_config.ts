@@ -6,7 +6,7 @@
  */
 import { readCaFile } from "./_ca_file.ts";
 import type { ConnectionOptions } from "node:tls";
-import type { KafkaConfig, SASLOptions } from "kafkajs";
+import type { ConsumerConfig, KafkaConfig, SASLOptions } from "kafkajs";
 import * as v from "valibot";
 import { ConfigError, type ConfigIssue } from "../lib/errors.ts";
 import { maskUri } from "../lib/mask_uri.ts";
@@ -86,5 +86,22 @@ export function kafkaOptions(uri: URL, raw: Readonly<Record<string, unknown>>): 
       enforceRequestTimeout: true,
       retry: { retries: settings.retries, initialRetryTime: 50, maxRetryTime: 500 },
     },
+  };
+}
+
+/**
+ * A consumer of one link in `groupId`. It never restarts itself: its fetch is
+ * the link's long poll, so the first failure crashes it and a lost broker is
+ * a lost link at once.
+ */
+export function consumerConfig(groupId: string, settings: KafkaSettings): ConsumerConfig {
+  return {
+    groupId,
+    maxWaitTimeInMs: settings.maxWaitTime,
+    sessionTimeout: settings.sessionTimeout,
+    heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeout / 3)),
+    rebalanceTimeout: settings.sessionTimeout,
+    allowAutoTopicCreation: false,
+    retry: { retries: 0, restartOnFailure: () => Promise.resolve(false) },
   };
 }

@@ -23,7 +23,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kaf
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import { type EventFrame, type Frame, resyncFrame } from "../lib/frame.ts";
 import type { Start } from "../lib/link.ts";
-import type { KafkaSettings } from "./_kafka_config.ts";
+import { consumerConfig, type KafkaSettings } from "./_kafka_config.ts";
 
 /** Per topic, per partition: the next offset to read. */
 export type Positions = Map<string, Map<number, string>>;
@@ -247,16 +247,7 @@ export class TopicConsumer {
     const { kafka, groupId, settings, positions } = this.#parts;
     // Before it runs (its batches move the positions on), after the retention check (a deleted start moved on).
     this.#started = new Map(topics.map((topic) => [topic, positions.get(topic)?.get(0) ?? "0"]));
-    const consumer = kafka.consumer({
-      groupId,
-      maxWaitTimeInMs: settings.maxWaitTime,
-      sessionTimeout: settings.sessionTimeout,
-      heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeout / 3)),
-      rebalanceTimeout: settings.sessionTimeout,
-      allowAutoTopicCreation: false,
-      // Its fetch is the link's long poll: the first failure crashes it, so a lost broker is a lost link at once.
-      retry: { retries: 0, restartOnFailure: async () => false },
-    });
+    const consumer = kafka.consumer(consumerConfig(groupId, settings));
     this.#consumer = consumer;
     let assigned: Record<string, number[]> = {};
     const current = () => this.#consumer === consumer && this.#closed === undefined;

@@ -15,7 +15,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { BackboneUnavailableError } from "../lib/errors.ts";
 import type { EventFrame } from "../lib/frame.ts";
-import type { KafkaSettings } from "./_kafka_config.ts";
+import { consumerConfig, type KafkaSettings } from "./_kafka_config.ts";
 import { historyFields } from "./_kafka_consumer.ts";
 
 /** What the reader needs from its link. */
@@ -154,15 +154,7 @@ export class HistoryReader {
     const topics = new Set([...this.#topics, topic]);
     const { kafka, groupId, settings, ensureTopics, grouped } = this.#parts;
     await ensureTopics([topic]);
-    const consumer = kafka.consumer({
-      groupId,
-      maxWaitTimeInMs: settings.maxWaitTime,
-      sessionTimeout: settings.sessionTimeout,
-      heartbeatInterval: Math.max(100, Math.floor(settings.sessionTimeout / 3)),
-      rebalanceTimeout: settings.sessionTimeout,
-      allowAutoTopicCreation: false,
-      retry: { retries: 0, restartOnFailure: async () => false },
-    });
+    const consumer = kafka.consumer(consumerConfig(groupId, settings));
     this.#consumer = consumer;
     this.#topics = topics;
     const fail = (error: unknown) => {
