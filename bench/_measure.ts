@@ -1,4 +1,5 @@
 /** Measurement helpers the backbone benchmarks share. */
+import process from "node:process";
 
 /** What a latency run needs of a benchmarked side: raw client or streamcast. */
 export interface Endpoint {
@@ -33,6 +34,39 @@ export async function latency(side: Endpoint, channel: string, payload: string, 
   }
   await all;
   return samples;
+}
+
+/**
+ * Messages per second from the first publish until the last of `n` arrived
+ * on `channel`, publishes fired concurrently in chunks of `chunk` (each
+ * chunk awaited), and this process's CPU time per message in µs (publisher
+ * and subscriber both; a server's excluded): on a shared machine the
+ * steadier of the two.
+ */
+export async function throughput(
+  side: Endpoint,
+  channel: string,
+  n: number,
+  payload: string,
+  chunk = 1_000,
+): Promise<{ msgsPerSecond: number; cpuUs: number }> {
+  let received = 0;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => done = resolve);
+  await side.subscribe(channel, () => {
+    if (++received === n) done();
+  });
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  for (let i = 0; i < n;) {
+    const sent: Promise<unknown>[] = [];
+    for (const end = Math.min(n, i + chunk); i < end; i++) sent.push(side.publish(channel, payload));
+    await Promise.all(sent);
+  }
+  await all;
+  const elapsed = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return { msgsPerSecond: n / (elapsed / 1000), cpuUs: (used.user + used.system) / n };
 }
 
 /** The `p`th percentile of ascending `sorted`. */

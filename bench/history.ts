@@ -29,7 +29,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { createClient } from "redis";
 import { Broadcast } from "../mod.ts";
-import { type Endpoint, latency, median, percentile } from "./_measure.ts";
+import { type Endpoint, latency, median, percentile, throughput } from "./_measure.ts";
 
 const CHUNK = 1_000;
 const SIZE = 100;
@@ -184,25 +184,6 @@ async function rawPostgres(uri: string): Promise<Side> {
   };
 }
 
-/** Messages a second from the first publish until the last one arrived. */
-async function throughput(side: Side, n: number): Promise<number> {
-  const ch = channel();
-  let received = 0;
-  let done!: () => void;
-  const all = new Promise<void>((resolve) => done = resolve);
-  await side.subscribe(ch, () => {
-    if (++received === n) done();
-  });
-  const start = performance.now();
-  for (let i = 0; i < n;) {
-    const chunk: Promise<unknown>[] = [];
-    for (const end = Math.min(n, i + CHUNK); i < end; i++) chunk.push(side.publish(ch, PAYLOAD));
-    await Promise.all(chunk);
-  }
-  await all;
-  return n / ((performance.now() - start) / 1000);
-}
-
 interface Figures {
   msgsPerSecond: number;
   p50Ms: number;
@@ -216,7 +197,7 @@ async function measure(name: string, sides: Record<string, () => Promise<Side>>)
       if (!values.json) process.stderr.write(`${name} ${run === 0 ? "warm-up" : `run ${run}/${runs}`}: ${side} …\n`);
       const opened = await open();
       try {
-        const msgsPerSecond = await throughput(opened, messages);
+        const { msgsPerSecond } = await throughput(opened, channel(), messages, PAYLOAD, CHUNK);
         const sorted = (await latency(opened, channel(), PAYLOAD, rate, seconds)).sort((a, b) => a - b);
         if (run > 0) results[side].push({ msgsPerSecond, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) });
       } finally {

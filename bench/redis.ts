@@ -17,7 +17,7 @@
 import process from "node:process";
 import { createClient } from "redis";
 import { Broadcast } from "../mod.ts";
-import { latency, median, percentile } from "./_measure.ts";
+import { latency, median, percentile, throughput } from "./_measure.ts";
 
 const CHUNK = 1_000;
 const SIZE = 100;
@@ -85,32 +85,6 @@ let channels = 0;
 const channel = () => `bench-${process.pid}-${channels++}`;
 const PAYLOAD = "x".repeat(SIZE);
 
-/**
- * Messages per second from the first publish until the last one arrived, and
- * this process's CPU time per message (publisher and subscriber both; the
- * Redis server's excluded): on a shared machine the steadier of the two.
- */
-async function throughput(side: Side, n: number): Promise<{ msgsPerSecond: number; cpuUs: number }> {
-  const ch = channel();
-  let received = 0;
-  let done!: () => void;
-  const all = new Promise<void>((resolve) => done = resolve);
-  await side.subscribe(ch, () => {
-    if (++received === n) done();
-  });
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  for (let i = 0; i < n;) {
-    const chunk: Promise<unknown>[] = [];
-    for (const end = Math.min(n, i + CHUNK); i < end; i++) chunk.push(side.publish(ch, PAYLOAD));
-    await Promise.all(chunk);
-  }
-  await all;
-  const elapsed = performance.now() - start;
-  const used = process.cpuUsage(cpu);
-  return { msgsPerSecond: n / (elapsed / 1000), cpuUs: (used.user + used.system) / n };
-}
-
 interface Run {
   msgsPerSecond: number;
   cpuUs: number;
@@ -136,7 +110,7 @@ async function main(): Promise<void> {
     for (const name of ["raw", "streamcast"] as const) {
       log(`${run === 0 ? "warm-up" : `run ${run}/${args.runs}`}: ${name} …`);
       const side = await sides[name]();
-      const { msgsPerSecond, cpuUs } = await throughput(side, args.messages);
+      const { msgsPerSecond, cpuUs } = await throughput(side, channel(), args.messages, PAYLOAD, CHUNK);
       const sorted = (await latency(side, channel(), PAYLOAD, args.rate, args.seconds)).sort((a, b) => a - b);
       dropped[name] += side.dropped();
       await side.close();
