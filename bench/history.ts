@@ -125,10 +125,11 @@ async function rawRedis(uri: string, origin = false): Promise<Side> {
         }
       })();
     },
-    close: async () => {
+    close: () => {
       closed = true;
       writer.destroy();
       for (const reader of readers) reader.destroy();
+      return Promise.resolve();
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { CatchUpTarget } from "./fan_out.ts";
 import { resyncFrame } from "./frame.ts";
 import { comparePositions } from "./position.ts";
-import { Origins } from "./origins.ts";
+import type { Origins } from "./origins.ts";
 import type { Link } from "./link.ts";
 
 /** What a catch-up reads from: the current link and the fan-out's channel positions. */

@@ -1,6 +1,5 @@
 /**
- * History mode: the one option that every backbone takes, and the order of
- * the positions its events carry.
+ * History mode's option: the one that every backbone takes.
  *
  * History is off by default. It is turned on by the URI parameter
  * `history=<messages>[,<age>]` (say `?history=10000` or `?history=10000,1h`)
