@@ -16,8 +16,9 @@
  *   SSE `id:`, where the stream stands in each of its channels; a client
  *   that comes back with it (`Last-Event-ID`, as `EventSource` sends it, or
  *   `?since=` after a page reload) first receives what it missed, from the
- *   backbone's history, then live events, with no `resync` event. A gap
- *   beyond what history keeps is a `resync` event, as above.
+ *   backbone's history, then live events, with no `resync` event (a client
+ *   that falls behind is closed without one, and comes back the same way).
+ *   A gap beyond what history keeps is a `resync` event, as above.
  * - `POST /publish/<channel>`: the body (UTF-8, at most `maxBody` bytes) is
  *   published as it is: 200 when the backbone took it, 202 when it is
  *   buffered while the backbone is down.
@@ -36,7 +37,8 @@ import { milliseconds, notAnObject, toConfigIssues } from "./options.ts";
 import { type AuthSettings, authorize, createAuthenticator } from "./sse_auth.ts";
 import { encodeSseEvent, encodeFrame, type SseEncode } from "./sse_encoder_stream.ts";
 import { checkHost } from "./sse_host.ts";
-import { join, parseCursor, SseHub } from "./sse_hub.ts";
+import { parseCursor } from "./sse_cursor.ts";
+import { join, SseHub } from "./sse_hub.ts";
 import { checkOrigin, parseOrigin, preflightHeaders } from "./sse_origin.ts";
 import { isRefusal, type Refusal } from "./sse_refusal.ts";
 import { readBody, BodyError } from "./sse_body.ts";

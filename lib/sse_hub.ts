@@ -17,7 +17,7 @@
  * @module
  */
 import type { EventFrame, Frame, ResyncFrame } from "./frame.ts";
-import { isPosition } from "./position.ts";
+import { idLine, type Pending, withIds } from "./sse_cursor.ts";
 import { KEEP_ALIVE, type SseEncode } from "./sse_encoder_stream.ts";
 import type { SseBroadcast } from "./sse_handler.ts";
 
@@ -33,13 +33,6 @@ export interface SseHubOptions {
   resyncSpread: number;
   /** Encodes each frame, once for all clients. */
   encode: SseEncode;
-}
-
-/** An event read and encoded, not yet written; `index` is its channel's place in the group's list. */
-interface Pending {
-  readonly index: number;
-  readonly frame: EventFrame;
-  readonly bytes: Uint8Array;
 }
 
 /** What reads channels for clients: a group for all its members, or one client of its own. */
@@ -80,7 +73,6 @@ interface Client {
 }
 
 const RESYNC_STEPS = 20;
-const utf8 = new TextEncoder();
 
 /** The clients of one Broadcast, in groups by the channels they want. */
 export class SseHub {
@@ -133,7 +125,7 @@ export class SseHub {
 
   /**
    * A client of `channels`, its stream starting with `first`; in history mode
-   * `since` (a cursor, as parsed by {@linkcode parseCursor}) resumes it after
+   * `since` (a cursor, as `parseCursor` in `sse_cursor.ts` reads one) resumes it after
    * what it had. Throws what `Broadcast.subscribe` throws for a channel it
    * refuses, before anything is subscribed for the client. `ready()` writes
    * the `ready` event (with the client's cursor as its id, in history mode).
@@ -375,38 +367,6 @@ export class SseHub {
     group.abort.abort();
   }
 }
-
-/**
- * Reads a `Last-Event-ID` as a cursor for `channels`: one position (or
- * `new`) per channel, joined by commas; `new` becomes "". Undefined when it
- * is not one.
- */
-export function parseCursor(text: string, channels: readonly string[]): string[] | undefined {
-  const cursor = text.split(",");
-  if (cursor.length !== channels.length || !cursor.every((p) => p === NEW || isPosition(p))) return undefined;
-  return cursor.map((p) => p === NEW ? "" : p);
-}
-
-/** The pending events' bytes, each with a position after an `id:` line: the cursor it moves `cursor` to. */
-function withIds(pending: readonly Pending[], cursor: (string | undefined)[]): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  for (const { index, frame, bytes } of pending) {
-    if (frame.id !== undefined) {
-      cursor[index] = frame.id;
-      chunks.push(idLine(cursor));
-    }
-    chunks.push(bytes);
-  }
-  return chunks;
-}
-
-/** The `id:` line of a cursor; a channel without a position is `new`. */
-function idLine(cursor: readonly (string | undefined)[]): Uint8Array {
-  return utf8.encode(`id: ${cursor.map((p) => p ?? NEW).join(",")}\n`);
-}
-
-/** In a cursor: no position, start with what is new. */
-const NEW = "new";
 
 /** Node: the hub's timers alone must not keep a process alive. */
 function unref<T>(timer: T): T {
