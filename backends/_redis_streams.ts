@@ -59,7 +59,12 @@ export async function openStreamsLink(uri: URL, context: ConnectorContext, histo
   const link = new StreamsLink(where, reader, writer, context, history);
   await connectLink(link, [
     () => Promise.all([reader.client.connect(), writer.client.connect()]),
-    async () => link.start(String(await reader.send(["CLIENT", "ID"]))),
+    async () => {
+      const id = String(await reader.send(["CLIENT", "ID"]));
+      // The reader is interrupted with CLIENT UNBLOCK: an ACL without it is refused now (NOPERM), not a link that flaps.
+      await writer.send(["CLIENT", "UNBLOCK", id]);
+      link.start(id);
+    },
   ], signal, where, config.client.database);
   return link;
 }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
-import { Broadcast, type BroadcastOptions, ChannelError } from "../mod.ts";
+import { AuthenticationError, Broadcast, type BroadcastOptions, ChannelError } from "../mod.ts";
 import { redis } from "../backends/redis.ts";
 import { type EventFrame, eventFrame, type Frame } from "../lib/frame.ts";
 import type { HistoryOptions } from "../lib/history.ts";
@@ -503,6 +503,27 @@ describe("redis:// history mode, a Broadcast through real outages", () => {
     // so a reader near the edge of a small history is overtaken for real), and a subscriber
     // buffer that holds all the first reader is sent before it reads.
     await beyondRetention(`redis://${REDIS.host}:${REDIS.port}?history=1000`, 3_000, { ...GAPLESS, subscriberBuffer: 5_000 });
+  });
+});
+
+describe("redis:// history mode with an ACL user without CLIENT UNBLOCK", () => {
+  let server: RedisServer;
+  before(async () => {
+    server = await RedisServer.start();
+    const direct = await admin(server.port);
+    await direct.send(["ACL", "SETUSER", "nounblock", "on", ">pw", "~*", "&*", "+@all", "-client|unblock"]);
+    await direct.close();
+  });
+  after(() => server.kill());
+
+  it("connect() fails at once, naming the command, instead of a link that flaps on a healthy server", async () => {
+    const broadcast = new Broadcast(`redis://nounblock:pw@127.0.0.1:${server.port}?history=100`, GAPLESS);
+    try {
+      await assert.rejects(within(broadcast.connect(), 10_000, "connect() to fail"), (error: Error) =>
+        error instanceof AuthenticationError && /client\|unblock/i.test(error.message) && !error.message.includes("pw"));
+    } finally {
+      await broadcast.disconnect();
+    }
   });
 });
 
