@@ -24,6 +24,7 @@ export interface SubscriberStats {
 // that the stream's own queue (which slows down with depth) stays short.
 const PULL_BATCH = 64;
 
+/** One subscriber stream: what the fan-out hands it, queued until its reader pulls. */
 export class Subscriber {
   detach: () => void = () => {};
   readonly channel: string;
