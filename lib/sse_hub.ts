@@ -136,7 +136,7 @@ export class SseHub {
     since?: readonly string[],
   ): { body: ReadableStream<Uint8Array>; ready(event: Uint8Array): void } {
     if (this.#closed) throw new Error("The SSE hub is closed");
-    const key = channels.join("\n");
+    const key = JSON.stringify(channels); // a channel name may hold any character
     let group = this.#groups.get(key);
     let own: Reader | undefined;
     if (group === undefined) {
