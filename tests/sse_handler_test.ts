@@ -59,6 +59,21 @@ describe("the SSE handler, in-process", () => {
     }
   });
 
+  it("a channel whose name holds a newline is not taken for two channels", async () => {
+    const { broadcast, sse, close } = await setUp();
+    try {
+      const one = await open(sse, ["a\nb"]);
+      const two = await open(sse, ["a", "b"]);
+      await broadcast.publish("a", "to a");
+      await broadcast.publish("a\nb", "to a-newline-b");
+      await eventually(() => one.messages().length === 1 && two.messages().length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual([one.messages(), two.messages()], [["to a-newline-b"], ["to a"]]);
+    } finally {
+      await close();
+    }
+  });
+
   it("encodes each event once for all its clients, and writes a tick's events to a client as one chunk", async () => {
     let encoded = 0;
     const { broadcast, sse, close } = await setUp({ encode: (frame: Frame) => (frame.type === "event" && encoded++, encodeFrame(frame)) });
