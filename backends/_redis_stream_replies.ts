@@ -23,6 +23,9 @@ export const FIELD = "message";
 /** The field that holds a publish's origin (`<publisher>:<sequence>`), for the core to drop a publish sent twice. */
 export const ORIGIN = "origin";
 
+/** The field that holds the ID of the entry before (`_redis_stream_writes.ts`). */
+export const PREV = "prev";
+
 /** One stream entry: its ID and its fields, flat. */
 export type Entry = [id: string, fields: string[] | null];
 
@@ -34,6 +37,8 @@ export interface StreamInfo {
   readonly maxDeleted: string;
   /** The oldest entry kept, if any. */
   readonly first?: string;
+  /** The ID of the entry before the oldest kept, when that entry says (one streamcast added). */
+  readonly beforeFirst?: string;
   /** Whether any entry was ever deleted or trimmed (entries added differs from entries kept). */
   readonly shrunk: boolean;
 }
@@ -85,10 +90,12 @@ function infoOf(channel: string, reply: unknown): StreamInfo | undefined {
   const flat = reply as unknown[];
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(String(flat[i]), flat[i + 1]);
   const first = fields.get("first-entry") as Entry | null | undefined;
+  const beforeFirst = first ? fieldOf(first[1] ?? [], PREV) : undefined;
   return {
     last: String(fields.get("last-generated-id") ?? ZERO),
     maxDeleted: String(fields.get("max-deleted-entry-id") ?? ZERO),
     ...(first ? { first: first[0] } : {}),
+    ...(beforeFirst !== undefined ? { beforeFirst } : {}),
     shrunk: Number(fields.get("entries-added")) !== Number(fields.get("length")),
   };
 }
@@ -102,23 +109,24 @@ export function wrongType(channel: string, error: unknown): unknown {
 /**
  * Whether events after `position` are no longer kept. `XDEL` shows in
  * `max-deleted-entry-id`; trimming does not, it only moves the oldest entry
- * kept: events after `position` are trimmed when the oldest kept is not the
- * ID right after it. A trimmed stream does not tell which IDs it ever held,
- * so a position trimmed with nothing after it may count as a gap too: a
- * resync too many, never an event lost without one.
+ * kept: events after `position` are trimmed when the entry before the
+ * oldest kept comes after it. An entry streamcast added names the entry
+ * before it; for one added otherwise (`redis-cli XADD`) it is taken to be
+ * the ID right before it, so a position trimmed with nothing after it may
+ * count as a gap too: a resync too many, never an event lost without one.
  */
 export function gapAfter(position: string, info: StreamInfo | undefined): boolean {
   if (info === undefined) return comparePositions(position, ZERO) > 0; // the stream is gone
   if (!info.shrunk) return false;
   if (comparePositions(position, info.maxDeleted) < 0) return true;
-  const before = info.first === undefined ? info.last : previousId(info.first);
-  return comparePositions(position, before) < 0;
+  return comparePositions(position, oldestPosition(info)) < 0;
 }
 
 /** The position right before the oldest entry kept: where reading every kept event starts. */
 export function oldestPosition(info: StreamInfo | undefined): string {
   if (info === undefined || !info.shrunk) return ZERO;
-  return info.first === undefined ? info.last : previousId(info.first);
+  if (info.first === undefined) return info.last;
+  return info.beforeFirst ?? previousId(info.first);
 }
 
 /** The stream ID right before `id`: no entry can lie between them. */

@@ -7,12 +7,14 @@
  * keeps, per stream, the last sequence number each publisher added (in the
  * hash `streamcast:origins:<channel>`, expiring a week after its last write)
  * and adds only what comes after it: atomically, so a batch is in the
- * stream whole or not at all.
+ * stream whole or not at all. Each entry also names the ID before it
+ * (`prev`): once trimming has deleted entries, the oldest one kept tells
+ * exactly whether anything after a reader's position is gone.
  *
  * @module
  */
 import type { EventFrame } from "../lib/frame.ts";
-import { FIELD, ORIGIN } from "./_redis_stream_replies.ts";
+import { FIELD, ORIGIN, PREV } from "./_redis_stream_replies.ts";
 
 /** How long a stream remembers a publisher after its last publish, in seconds. */
 const REMEMBER = 7 * 24 * 3600;
@@ -21,10 +23,17 @@ const REMEMBER = 7 * 24 * 3600;
 // then sequence and message pairs, in order.
 const APPEND = `
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+local prev = '0-0'
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then prev = info[i + 1] end
+  end
+end
 for i = 4, #ARGV, 2 do
   local sequence = tonumber(ARGV[i])
   if sequence > last then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', '${FIELD}', ARGV[i + 1], '${ORIGIN}', ARGV[2] .. ':' .. ARGV[i])
+    prev = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', '${FIELD}', ARGV[i + 1], '${ORIGIN}', ARGV[2] .. ':' .. ARGV[i], '${PREV}', prev)
     last = sequence
   end
 end

@@ -1,7 +1,7 @@
 /**
  * History mode on the Redis backbone: one Redis stream per channel, keyed by
  * the channel's name, each entry holding the payload in its field `message`.
- * A publish is an entry `message <payload> origin <origin>`, added with
+ * A publish is an entry `message <payload> origin <origin> prev <ID before it>`, added with
  * `XADD <channel> MAXLEN ~ <messages>` by a script that adds a publish sent
  * again only once (`_redis_stream_writes.ts`); with an age limit, also an
  * `XTRIM <channel> MINID ~ <now - maxAge>` about once a second per channel.
@@ -16,9 +16,9 @@
  * itself and every loss errors the link.
  *
  * Events after a position are gone when that position is before the stream's
- * `max-deleted-entry-id` (Redis 7; `XDEL` moves it), before the ID right
- * before the oldest entry kept (trimming moves that), or when the stream
- * itself is gone; see `gapAfter`.
+ * `max-deleted-entry-id` (Redis 7; `XDEL` moves it), before the entry before
+ * the oldest kept (trimming moves that; the oldest kept names it in `prev`),
+ * or when the stream itself is gone; see `gapAfter`.
  *
  * @module
  */

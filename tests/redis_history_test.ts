@@ -188,6 +188,29 @@ describe("redis:// history mode, link by link", () => {
     }
   });
 
+  it("a position whose own entry was trimmed, with everything after it kept, is no gap", async () => {
+    const o = await open();
+    try {
+      const ch = channel("own-trimmed");
+      await o.link.subscribe(ch);
+      await o.write([{ ...eventFrame(ch, "quiet"), origin: "pub-q:1" }]);
+      const [quiet] = await take(o.frames, 1);
+      const position = quiet.type === "event" ? quiet.id! : "";
+      await direct.send(["XTRIM", ch, "MAXLEN", "0"]); // "quiet" ages out
+      await o.write([{ ...eventFrame(ch, "next"), origin: "pub-q:2" }]);
+      await take(o.frames, 1);
+      const other = await open();
+      try {
+        await other.link.subscribe(ch, { after: position }); // a client that had "quiet" comes back
+        assert.deepEqual(messages(await take(other.frames, 1)), ["next"], "what came after it, and no resync");
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await o.close();
+    }
+  });
+
   it("a reader overtaken by trimming while live gets one resync gap frame, then the oldest kept", async () => {
     const o = await open({ messages: 5 });
     try {
