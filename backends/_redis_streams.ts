@@ -29,7 +29,7 @@ import { type EventFrame, type Frame, resyncFrame } from "../lib/frame.ts";
 import type { HistoryOptions } from "../lib/history.ts";
 import type { ConnectorContext, Link, Start } from "../lib/link.ts";
 import { maskUri } from "../lib/mask_uri.ts";
-import { connectLink, redisConfig, reportRefused } from "./_redis_config.ts";
+import { connectLink, redisConfig, reportRefused, watchLoss } from "./_redis_config.ts";
 import { appends } from "./_redis_stream_writes.ts";
 import { StreamReader } from "./_redis_stream_reader.ts";
 import {
@@ -120,11 +120,7 @@ class StreamsLink implements Link {
       cancel: () => this.close(),
     });
     this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
-    for (const [role, { client }] of [["reader", reader], ["writer", writer]] as const) {
-      // Listeners stay for the client's life: node-redis may emit after we let go.
-      client.on("error", (error) => this.#lost(role, error));
-      client.on("reconnecting", () => this.#lost(role, new Error("the client tried to reconnect on its own")));
-    }
+    watchLoss([["reader", reader.client], ["writer", writer.client]], (role, cause) => this.#lost(role, cause));
   }
 
   /** Starts the XREAD loop on the reader connection, whose `CLIENT ID` is `id`. */

@@ -35,7 +35,7 @@ import type { EventFrame } from "../lib/frame.ts";
 import type { Backend, Connector, ConnectorContext, Link } from "../lib/link.ts";
 import { TickBatcher } from "../lib/tick_batcher.ts";
 import { maskUri } from "../lib/mask_uri.ts";
-import { connectLink, redisConfig, refusedForGood, reportRefused } from "./_redis_config.ts";
+import { connectLink, redisConfig, refusedForGood, reportRefused, watchLoss } from "./_redis_config.ts";
 import { openStreamsLink } from "./_redis_streams.ts";
 
 export type { RedisSettings } from "./_redis_config.ts";
@@ -112,11 +112,7 @@ class RedisLink implements Link {
       cancel: () => this.close(),
     });
     this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
-    for (const [role, client] of [["subscriber", subscriber], ["publisher", publisher]] as const) {
-      // Listeners stay for the client's life: node-redis may emit after we let go.
-      client.on("error", (error) => this.#lost(role, error));
-      client.on("reconnecting", () => this.#lost(role, new Error("the client tried to reconnect on its own")));
-    }
+    watchLoss([["subscriber", subscriber], ["publisher", publisher]], (role, cause) => this.#lost(role, cause));
   }
 
   async subscribe(channel: string): Promise<void> {

@@ -138,6 +138,7 @@ export class Broadcast extends EventTarget {
             positions: this.#pipeline.fanOut.positions,
             delay: (ms: number, signal: AbortSignal) => this.#options.clock.delay(ms, signal),
             origins: (channel: string, after: string | undefined) => this.#pipeline.fanOut.originsUpTo(channel, after),
+            onGap: (channel: string) => this.#emit("resync", { channels: 1, reason: "gap", channel }),
           };
           catchUp(source, target, after, unfilled).catch(() => {});
         },

@@ -14,7 +14,17 @@ export interface CatchUpSource {
   delay(ms: number, signal: AbortSignal): Promise<void>;
   /** The publishes known to have come at or before `after` on `channel`: their copies after it are dropped. */
   origins(channel: string, after: string | undefined): Origins;
+  /** A stream of `channel` got a resync frame (`gap`): what it asked for is not there. */
+  onGap(channel: string): void;
 }
+
+/**
+ * How long a stream that starts after a position its instance has not reached
+ * waits for the instance to reach it, in milliseconds: one instance may lag
+ * behind another by that much; a position it does not reach by then was never
+ * published (another hub's, a forged one) and is a gap.
+ */
+const AHEAD = 2_000;
 
 /** Consecutive failed reads on one link before the subscriber gets a resync frame instead. */
 const READ_ATTEMPTS = 3;
@@ -46,7 +56,12 @@ export async function catchUp(
       // No position yet: the channel has had no event (a Kafka topic's first offset has nothing before it).
       if (upTo === undefined) return target.release(after);
       const drops = target.heldDrops();
-      if (after !== undefined && comparePositions(after, upTo) >= 0) return target.release(after);
+      if (after !== undefined && comparePositions(after, upTo) > 0) {
+        if (await reaches(source, channel, after, signal)) return target.release(after);
+        source.onGap(channel);
+        return target.release(upTo, "gap");
+      }
+      if (after !== undefined && comparePositions(after, upTo) === 0) return target.release(after);
       let page: Awaited<ReturnType<NonNullable<Link["read"]>>>;
       try {
         page = await link.read(channel, after, upTo, target.pageSize);
@@ -60,6 +75,7 @@ export async function catchUp(
       signal.throwIfAborted();
       if (page === "gap") {
         // What was asked for is gone: say so, then go on from the oldest kept.
+        source.onGap(channel);
         target.fill([resyncFrame(channel, "gap")]);
         after = undefined;
         continue;
@@ -73,4 +89,14 @@ export async function catchUp(
   } catch (error) {
     if (!signal.aborted) throw error;
   }
+}
+
+/** Whether the instance's position on `channel` reaches `position` within {@linkcode AHEAD} ms. */
+async function reaches(source: CatchUpSource, channel: string, position: string, signal: AbortSignal): Promise<boolean> {
+  for (let waited = 0; waited < AHEAD; waited += 20) {
+    const now = source.positions.get(channel);
+    if (now !== undefined && comparePositions(now, position) >= 0) return true;
+    await source.delay(20, signal);
+  }
+  return false;
 }

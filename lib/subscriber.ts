@@ -149,6 +149,8 @@ export class Subscriber {
   #release(through: string | undefined, resync: ResyncFrame["reason"] | undefined): void {
     const held = this.#held ?? [];
     this.#held = undefined;
+    // The stream goes on right after `through`, even when it was to start further on (a position never reached).
+    if (through !== undefined) this.#last = through;
     if (this.#closing) return;
     if (resync !== undefined) this.#enqueue(resyncFrame(this.channel, resync));
     for (const frame of held) {

@@ -156,11 +156,14 @@ export async function beyondRetention(uri: string, published: number, options: B
     // Beyond retention: one resync frame, then what is kept, then live events.
     const beyond: Received = { messages: [], resyncs: [] };
     void collect(subscriber.subscribe(channel, { since }), beyond);
+    const gaps: unknown[] = [];
+    subscriber.addEventListener("resync", (event) => gaps.push(event.detail));
     await eventually(() => beyond.resyncs.length > 0, 10_000, "the resync frame");
     await publisher.publish(channel, "live");
     await eventually(() => beyond.messages.at(-1) === "live", 10_000, "the live event after the resync");
     await sleep(50);
     assert.deepEqual(beyond.resyncs.map((f) => f.type === "resync" && f.reason), ["gap"]);
+    assert.deepEqual(gaps, [{ channels: 1, reason: "gap", channel }], "a resync event too");
     assert.ok(!beyond.messages.includes("m1"), "nothing from before what is kept");
     const order = beyond.messages.slice(0, -1).map((m) => Number(m.slice(1)));
     const first_ = order[0];

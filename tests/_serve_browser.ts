@@ -4,6 +4,8 @@
  * install: a CI machine without a browser must not pass by skipping.
  */
 import { existsSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import type * as Playwright from "playwright-core";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -95,4 +97,11 @@ export async function openPage(url: string): Promise<ServePage> {
     await browser.close();
     throw error;
   }
+}
+
+/** `html` served at `origin` (http://localhost:<port>/) until `close()`: a page from another origin than serve's. */
+export async function servePage(html: string): Promise<{ origin: string; close(): void }> {
+  const server = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(html));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { origin: `http://localhost:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }

@@ -222,6 +222,25 @@ describe("history mode on memory://", () => {
     }
   });
 
+  it("a stream that starts after a position never published (another hub's, a forged one) gets one resync frame (gap), then what comes", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=100`, FAST);
+    try {
+      const own = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      for (let n = 1; n <= 3; n++) await broadcast.publish("a", `m${n}`);
+      await readEvents(own, 3);
+      const gaps: unknown[] = [];
+      broadcast.addEventListener("resync", (event) => gaps.push(event.detail));
+      const stale = broadcast.subscribe("a", { since: "7" }).getReader(); // from a hub that had gone further
+      for (let n = 4; n <= 6; n++) await broadcast.publish("a", `m${n}`);
+      const got = await readEvents(stale, 3, 10_000);
+      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "m4", "m5", "m6"]);
+      assert.deepEqual(gaps, [{ channels: 1, reason: "gap", channel: "a" }]);
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+
   it("the gapless column: a hub cut while two instances publish", async () => {
     const name = hubName();
     await throughGaplessOutage({

@@ -7,12 +7,10 @@
  * origin, which serve allows with `--allow-origin`.
  */
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { freePort, healthIs, killServes, publish, type Serve, startServe } from "./_serve.ts";
-import { launch } from "./_serve_browser.ts";
+import { launch, servePage } from "./_serve_browser.ts";
 import { eventually, uniqueChannel } from "./_support.ts";
 
 const SOURCES = 200;
@@ -39,15 +37,14 @@ window.open_ = (port, channel, count, hosts) => {
 describe("200 EventSource clients in one Chromium page", { timeout: 120_000 }, () => {
   let serve: Serve | undefined;
   let browser: Browser | undefined;
-  let pageServer: http.Server | undefined;
+  let pageServer: { origin: string; close(): void } | undefined;
   let page: Page;
   let port = 0;
   const channel = uniqueChannel("burst");
 
   before(async () => {
-    pageServer = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(PAGE));
-    await new Promise<void>((resolve) => pageServer!.listen(0, "127.0.0.1", resolve));
-    const pageOrigin = `http://localhost:${(pageServer.address() as AddressInfo).port}`;
+    pageServer = await servePage(PAGE);
+    const pageOrigin = pageServer.origin;
     port = await freePort();
     serve = startServe(["--workers", "2", "--port", String(port), "--uri", "redis://127.0.0.1:6379", "--allow-origin", pageOrigin]);
     await healthIs(port, "up");

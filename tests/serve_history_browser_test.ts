@@ -9,8 +9,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -18,7 +16,7 @@ import type { Browser, Page } from "playwright-core";
 import { Broadcast } from "../mod.ts";
 import { RedisServer } from "./_redis.ts";
 import { freePort, healthIs, killServes, type Serve, startServe } from "./_serve.ts";
-import { launch } from "./_serve_browser.ts";
+import { launch, servePage } from "./_serve_browser.ts";
 import { eventually, sleep, uniqueChannel } from "./_support.ts";
 
 after(killServes);
@@ -50,7 +48,7 @@ describe("an EventSource through a serve worker restart and a Redis restart, in 
   let dir: string;
   let serve: Serve | undefined;
   let browser: Browser | undefined;
-  let pageServer: http.Server | undefined;
+  let pageServer: { origin: string; close(): void } | undefined;
   let page: Page;
   let port = 0;
   let uri = "";
@@ -59,9 +57,8 @@ describe("an EventSource through a serve worker restart and a Redis restart, in 
     dir = await mkdtemp(join(tmpdir(), "streamcast-history-"));
     redis = await RedisServer.start(["--appendonly", "yes", "--appendfsync", "always", "--dir", dir]);
     uri = `redis://127.0.0.1:${redis.port}?history=100000`;
-    pageServer = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(PAGE));
-    await new Promise<void>((resolve) => pageServer!.listen(0, "127.0.0.1", resolve));
-    const pageOrigin = `http://localhost:${(pageServer.address() as AddressInfo).port}`;
+    pageServer = await servePage(PAGE);
+    const pageOrigin = pageServer.origin;
     port = await freePort();
     const quick = ["--retry", "200", "--backoff-min", "100", "--backoff-max", "500", "--resync-settle", "100"];
     serve = startServe(["--port", String(port), "--uri", uri, "--allow-origin", pageOrigin, ...quick]);
