@@ -20,24 +20,25 @@
  *
  * @module
  */
-export { Broadcast } from "./lib/broadcast.ts";
-export type { BroadcastStats, DisconnectReport } from "./lib/broadcast.ts";
-export type { EventFrame, Frame, ResyncFrame } from "./lib/frame.ts";
-export type { BroadcastOptions } from "./lib/options.ts";
-export type { EnvConfig, EnvOptions } from "./lib/env.ts";
-export { configFromEnv } from "./lib/env.ts";
-export type { BroadcastEventListener, BroadcastEventMap } from "./lib/events.ts";
-export type { State } from "./lib/supervisor.ts";
-export type { Backend, Connector, ConnectorContext, Direction, Link, Start } from "./lib/link.ts";
-export type { HistoryOptions } from "./lib/history.ts";
-export { comparePositions } from "./lib/position.ts";
-export { Origins } from "./lib/origins.ts";
-export { type CatchUpTarget, FanOut, type FanOutOptions, type SubscribeOptions } from "./lib/fan_out.ts";
-export { ReplayBufferStream, type ReplayBufferStreamOptions } from "./lib/replay_buffer_stream.ts";
-export { ResyncStream } from "./lib/resync_stream.ts";
-export { LinkSink, type LinkSinkOptions } from "./lib/link_sink.ts";
-export { type AttachMarker, type OutboundBatch, outboundBatch, type OutboundChunk } from "./lib/outbound_batch.ts";
-export { TickBatcher, type TickBatcherOptions } from "./lib/tick_batcher.ts";
-export type { Clock } from "./lib/clock.ts";
-export { maskUri } from "./lib/mask_uri.ts";
-export * from "./lib/errors.ts";
+export { Broadcast } from "./lib/broadcast/broadcast.ts";
+export type { BroadcastStats, DisconnectReport } from "./lib/broadcast/broadcast.ts";
+export type { EventFrame, Frame, ResyncFrame } from "./lib/contract/frame.ts";
+export type { BroadcastOptions } from "./lib/broadcast/options.ts";
+export type { EnvConfig, EnvOptions } from "./lib/broadcast/env.ts";
+export { configFromEnv } from "./lib/broadcast/env.ts";
+export type { BroadcastEventListener, BroadcastEventMap } from "./lib/broadcast/events.ts";
+export type { State } from "./lib/connection/supervisor.ts";
+export type { Backend, Connector, ConnectorContext, Direction, Link, Start } from "./lib/contract/link.ts";
+export type { HistoryOptions } from "./lib/contract/link.ts";
+export { comparePositions } from "./lib/contract/position.ts";
+export { Origins } from "./lib/history/origins.ts";
+export type { CatchUpTarget } from "./lib/history/catch_up.ts";
+export { FanOut, type FanOutOptions, type SubscribeOptions } from "./lib/pipeline/fan_out.ts";
+export { ReplayBufferStream, type ReplayBufferStreamOptions } from "./lib/pipeline/replay_buffer_stream.ts";
+export { ResyncStream } from "./lib/pipeline/resync_stream.ts";
+export { LinkSink, type LinkSinkOptions } from "./lib/pipeline/link_sink.ts";
+export { type AttachMarker, type OutboundBatch, outboundBatch, type OutboundChunk } from "./lib/pipeline/outbound_batch.ts";
+export { TickBatcher, type TickBatcherOptions } from "./lib/util/tick_batcher.ts";
+export type { Clock } from "./lib/util/clock.ts";
+export { maskUri } from "./lib/util/mask_uri.ts";
+export * from "./lib/contract/errors.ts";

@@ -22,8 +22,8 @@ import process from "node:process";
 import kafkajs from "kafkajs";
 import type { Consumer } from "kafkajs";
 import { Broadcast } from "../mod.ts";
-import { fixKafkajsIdleLoop } from "../backends/_kafkajs_idle_loop.ts";
-import { sharedBroker } from "../tests/_kafka.ts";
+import { fixKafkajsIdleLoop } from "../backends/kafka/kafkajs_idle_loop.ts";
+import { sharedBroker } from "../tests/fixtures/kafka.ts";
 import { latency, median, percentile } from "./_measure.ts";
 
 const CHUNK = 1_000;

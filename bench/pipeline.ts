@@ -11,11 +11,11 @@
  * Each figure is the median of `--runs` timed runs after a warm-up run.
  */
 import { Broadcast } from "../mod.ts";
-import type { EventFrame, Frame } from "../lib/frame.ts";
-import { FanOut } from "../lib/fan_out.ts";
-import type { Link } from "../lib/link.ts";
-import { Pipeline } from "../lib/pipeline.ts";
-import { ResyncStream } from "../lib/resync_stream.ts";
+import type { EventFrame, Frame } from "../lib/contract/frame.ts";
+import { FanOut } from "../lib/pipeline/fan_out.ts";
+import type { Link } from "../lib/contract/link.ts";
+import { Pipeline } from "../lib/pipeline/pipeline.ts";
+import { ResyncStream } from "../lib/pipeline/resync_stream.ts";
 
 const CHANNEL = "policy";
 /** Publishes fired before awaiting the last one's promise, as a server in a burst would. */

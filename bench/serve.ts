@@ -22,11 +22,11 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { type Loads, startLoads } from "./_serve_loads.ts";
-import { cpuMs, killAll, rss, type Server, sleep, startServer, sum } from "./_serve_procs.ts";
-import { publishAt, type Publisher, socketIoPublisher, streamcastPublisher } from "./_serve_publish.ts";
-import { type Bounds, type Idle, idleTable, kneeLines, LABEL, saturation, type Step, stepTable, type System } from "./_serve_report.ts";
-import { type ClientKind, now, quantile } from "./_serve_wire.ts";
+import { type Loads, startLoads } from "./serve/loads.ts";
+import { cpuMs, killAll, rss, type Server, sleep, startServer, sum } from "./serve/procs.ts";
+import { publishAt, type Publisher, socketIoPublisher, streamcastPublisher } from "./serve/publish.ts";
+import { type Bounds, type Idle, idleTable, kneeLines, LABEL, saturation, type Step, stepTable, type System } from "./serve/report.ts";
+import { type ClientKind, now, quantile } from "./serve/wire.ts";
 
 const { values } = parseArgs({
   options: {

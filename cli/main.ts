@@ -7,8 +7,8 @@
  * @module
  */
 import process from "node:process";
-import { UsageError, invalid } from "./_args.ts";
-import { CommandFailure, reason } from "./_broadcast.ts";
+import { UsageError, invalid } from "./args.ts";
+import { CommandFailure, reason } from "./broadcast.ts";
 
 /** A subcommand: its runner (resolving with the exit code) and its help text. */
 interface Command {
@@ -19,9 +19,9 @@ interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   pub: () => import("./pub.ts").then((m) => ({ run: m.pub, usage: m.PUB_USAGE })),
   sub: () => import("./sub.ts").then((m) => ({ run: m.sub, usage: m.SUB_USAGE })),
-  serve: () => import("./serve.ts").then((m) => ({ run: m.serve, usage: m.SERVE_USAGE })),
-  demo: () => import("./demo.ts").then((m) => ({ run: m.demo, usage: m.DEMO_USAGE })),
-  bench: () => import("./bench.ts").then((m) => ({ run: m.bench, usage: m.BENCH_USAGE })),
+  serve: () => import("./serve/mod.ts").then((m) => ({ run: m.serve, usage: m.SERVE_USAGE })),
+  demo: () => import("./demo/mod.ts").then((m) => ({ run: m.demo, usage: m.DEMO_USAGE })),
+  bench: () => import("./bench/mod.ts").then((m) => ({ run: m.bench, usage: m.BENCH_USAGE })),
 };
 
 /** `streamcast --help`. */

@@ -3,8 +3,8 @@
  */
 import process from "node:process";
 import { Readable } from "node:stream";
-import { describeInteger, integer, invalid, parseCommand, text } from "./_args.ts";
-import { checkArguments, checkMessage, CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./_broadcast.ts";
+import { describeInteger, integer, invalid, parseCommand, text } from "./args.ts";
+import { checkArguments, checkMessage, CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./broadcast.ts";
 
 /** `streamcast pub --help`. */
 export const PUB_USAGE = `Usage: streamcast pub [<uri> | --uri <uri>] <channel> [<message>] [--retries N]

@@ -5,8 +5,8 @@
 import { once } from "node:events";
 import process from "node:process";
 import type { Frame } from "../mod.ts";
-import { describeInteger, integer, invalid, parseCommand, text } from "./_args.ts";
-import { checkArguments, CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./_broadcast.ts";
+import { describeInteger, integer, invalid, parseCommand, text } from "./args.ts";
+import { checkArguments, CommandFailure, connectOrExplain, openBroadcast, reason, reportLink, say, splitTarget } from "./broadcast.ts";
 
 /** `streamcast sub --help`. */
 export const SUB_USAGE = `Usage: streamcast sub [<uri> | --uri <uri>] <channel>... [--raw] [--retries N]

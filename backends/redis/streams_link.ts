@@ -1,0 +1,262 @@
+/**
+ * History mode on the Redis backbone: one Redis stream per channel, keyed by
+ * the channel's name, each entry holding the payload in its field `message`.
+ * A publish is an entry `message <payload> origin <origin> prev <ID before it>`, added with
+ * `XADD <channel> MAXLEN ~ <messages>` by a script that adds a publish sent
+ * again only once (`_redis_stream_writes.ts`); with an age limit, also an
+ * `XTRIM <channel> MINID ~ <now - maxAge>` about once a second per channel.
+ * An event's `id` is its stream ID. The `origin` field,
+ * `<publisher>:<sequence>`, also lets the core drop a copy it meets anyway;
+ * an entry without it (say from `redis-cli XADD news '*' message hi`) is an
+ * event all the same.
+ *
+ * A link is two connections: a reader (`<clientName>:read`) running the
+ * `XREAD` loop of {@linkcode StreamReader}, and a writer (`<clientName>:write`)
+ * for everything else. As in pub/sub mode the client never reconnects by
+ * itself and every loss errors the link.
+ *
+ * Events after a position are gone when that position is before the stream's
+ * `max-deleted-entry-id` (Redis 7; `XDEL` moves it), before the entry before
+ * the oldest kept (trimming moves that; the oldest kept names it in `prev`),
+ * or when the stream itself is gone; see `gapAfter`.
+ *
+ * @module
+ */
+import { createClient, RESP_TYPES } from "redis";
+import { BackboneUnavailableError } from "../../lib/contract/errors.ts";
+import { errorMessage } from "../../lib/util/error_message.ts";
+import { type EventFrame, type Frame, resyncFrame } from "../../lib/contract/frame.ts";
+import type { ConnectorContext, HistoryOptions, Link, Start } from "../../lib/contract/link.ts";
+import { maskUri } from "../../lib/util/mask_uri.ts";
+import { connectLink, redisConfig, reportRefused, watchLoss } from "./config.ts";
+import { appends } from "./stream_writes.ts";
+import { StreamReader } from "./stream_reader.ts";
+import {
+  type Entry,
+  eventsOf,
+  gapAfter,
+  oldestPosition,
+  readWithInfo,
+  streamInfo,
+  streamsOf,
+  ZERO,
+} from "./stream_replies.ts";
+
+/** How long one XREAD blocks: the reader is unblocked sooner whenever it must answer. */
+const BLOCK = 5_000;
+/** The most entries per stream one XREAD takes. */
+const MAX_COUNT = 1_000;
+/** Trimming by age is asked at most this often per channel. */
+const TRIM_EVERY = 1_000;
+
+/** Opens one history-mode link, resolving once Redis acknowledged both connections. */
+export async function openStreamsLink(uri: URL, context: ConnectorContext, history: HistoryOptions, signal: AbortSignal): Promise<Link> {
+  const config = await redisConfig(uri, context.settings);
+  const where = maskUri(uri);
+  const reader = connection(createClient({ ...config.client, name: `${config.name}:read` }));
+  const writer = connection(createClient({ ...config.client, name: `${config.name}:write` }));
+  const link = new StreamsLink(where, reader, writer, context, history);
+  await connectLink(link, [
+    () => Promise.all([reader.client.connect(), writer.client.connect()]),
+    async () => {
+      const id = String(await reader.send(["CLIENT", "ID"]));
+      // The reader is interrupted with CLIENT UNBLOCK: an ACL without it is refused now (NOPERM), not a link that flaps.
+      await writer.send(["CLIENT", "UNBLOCK", id]);
+      link.start(id);
+    },
+  ], signal, where, config.client.database);
+  return link;
+}
+
+/** The part of a node-redis client this mode uses. */
+interface Client {
+  connect(): Promise<unknown>;
+  destroy(): void;
+  on(event: "error" | "reconnecting", listener: (error?: unknown) => void): unknown;
+  withTypeMapping(mapping: Record<number, unknown>): { sendCommand(args: string[]): Promise<unknown> };
+}
+
+/** A client, and its commands with RESP3 maps read as flat arrays, as RESP2 gives them. */
+interface Connection {
+  client: Client;
+  send(args: string[]): Promise<unknown>;
+}
+
+function connection(created: unknown): Connection {
+  const client = created as Client;
+  const mapped = client.withTypeMapping({ [RESP_TYPES.MAP]: Array });
+  return { client, send: (args) => mapped.sendCommand(args) };
+}
+
+class StreamsLink implements Link {
+  readonly readable: ReadableStream<Frame[]>;
+  readonly writable: WritableStream<EventFrame[]>;
+  readonly #where: string;
+  readonly #reader: Connection;
+  readonly #writer: Connection;
+  readonly #context: ConnectorContext;
+  readonly #history: HistoryOptions;
+  #stream: StreamReader | undefined;
+  #controller!: ReadableStreamDefaultController<Frame[]>;
+  #error: Error | undefined;
+  // When each channel was last trimmed by age, by this link.
+  readonly #trimmed = new Map<string, number>();
+  #onLost!: (cause: unknown) => void;
+  /** Rejects with the original cause when either connection is lost or errors. */
+  readonly lost = new Promise<never>((_, reject) => this.#onLost = reject);
+
+  constructor(where: string, reader: Connection, writer: Connection, context: ConnectorContext, history: HistoryOptions) {
+    this.#where = where;
+    this.#reader = reader;
+    this.#writer = writer;
+    this.#context = context;
+    this.#history = history;
+    this.lost.catch(() => {}); // only awaited while connecting
+    this.readable = new ReadableStream({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      cancel: () => this.close(),
+    });
+    this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
+    watchLoss([["reader", reader.client], ["writer", writer.client]], (role, cause) => this.#lost(role, cause));
+  }
+
+  /** Starts the XREAD loop on the reader connection, whose `CLIENT ID` is `id`. */
+  start(id: string): void {
+    const send = this.#writer.send;
+    const count = Math.min(MAX_COUNT, this.#history.messages);
+    this.#stream = new StreamReader({
+      send: this.#reader.send,
+      unblock: async () => Number(await send(["CLIENT", "UNBLOCK", id])) === 1,
+      reread: async (channel, position) => {
+        // Nothing after the position deleted even now: nothing was when it read, and the reply stands.
+        if (!gapAfter(position, await streamInfo(send, channel))) return undefined;
+        const read = ["XREAD", "COUNT", String(count), "STREAMS", channel, position];
+        const { reply, info } = await readWithInfo(send, channel, read);
+        return { gap: gapAfter(position, info), entries: streamsOf(reply)[0]?.[1] ?? [] };
+      },
+      deliver: (frames) => this.#enqueue(frames),
+      dropped: (frame, reason) => this.#context.dropped(frame, reason, "inbound"),
+      count,
+      block: BLOCK,
+      maxAge: this.#history.maxAge,
+      clock: this.#context.clock,
+    });
+    this.#stream.run().catch((error) => this.#lost("reader", error));
+  }
+
+  async subscribe(channel: string, start: Start = "new"): Promise<string> {
+    this.#check();
+    const info = await this.#guard(streamInfo(this.#writer.send, channel));
+    let position: string;
+    if (start === "new") position = info?.last ?? ZERO;
+    else if (start === "oldest") position = oldestPosition(info);
+    else if (!gapAfter(start.after, info)) position = start.after;
+    else {
+      this.#enqueue([resyncFrame(channel, "gap")]);
+      position = oldestPosition(info);
+    }
+    this.#check();
+    this.#stream!.follow(channel, position);
+    return position;
+  }
+
+  async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
+    this.#check();
+    if (limit < 1) return [];
+    const range = ["XRANGE", channel, after === undefined ? "-" : `(${after}`, upTo, "COUNT", String(limit)];
+    const { reply: entries, info } = await this.#guard(readWithInfo(this.#writer.send, channel, range));
+    if (after !== undefined && gapAfter(after, info)) return "gap";
+    return eventsOf(channel, entries as Entry[], (frame, reason) => this.#context.dropped(frame, reason, "inbound"));
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    this.#check();
+    this.#stream!.forget(channel);
+    return Promise.resolve();
+  }
+
+  async ping(): Promise<void> {
+    this.#check();
+    // The reader sits in a blocked XREAD: its round is unblocking it and hearing back.
+    await this.#guard(Promise.all([this.#writer.send(["PING"]), this.#stream!.round()]));
+  }
+
+  close(): Promise<void> {
+    if (!this.#error) {
+      this.#error = new BackboneUnavailableError(`The connection to ${this.#where} was closed`);
+      try {
+        this.#controller.close();
+      } catch { /* cancelled or errored already */ }
+    }
+    this.#stream?.stop(this.#error);
+    this.#reader.client.destroy();
+    this.#writer.client.destroy();
+    return Promise.resolve();
+  }
+
+  #publish(batch: EventFrame[]): Promise<void> {
+    this.#check();
+    const { messages, maxAge } = this.#history;
+    const send = this.#writer.send;
+    const now = this.#context.clock.now();
+    // Fired together, the commands go out in one pipelined write; each frame settles with its command.
+    const sent: Promise<unknown>[] = new Array(batch.length);
+    for (const { command, frames } of appends(batch, messages)) {
+      const added = send(command);
+      for (const i of frames) sent[i] = added;
+    }
+    if (maxAge !== undefined) {
+      for (const channel of new Set(batch.map((frame) => frame.channel))) {
+        if (!this.#dueForTrim(channel, now)) continue;
+        // A refusal shows on the append to the same key; a loss fails the link.
+        send(["XTRIM", channel, "MINID", "~", String(Math.max(0, now - maxAge))]).catch(() => {});
+      }
+    }
+    return Promise.all(sent).then(
+      () => {},
+      (error) => reportRefused(batch, sent, error, () => this.#error, (frame, reason) => this.#context.dropped(frame, reason, "outbound")),
+    );
+  }
+
+  #dueForTrim(channel: string, now: number): boolean {
+    const last = this.#trimmed.get(channel);
+    if (last !== undefined && now - last < TRIM_EVERY) return false;
+    if (this.#trimmed.size >= 10_000) {
+      for (const [name, at] of this.#trimmed) if (now - at >= TRIM_EVERY) this.#trimmed.delete(name);
+    }
+    this.#trimmed.set(channel, now);
+    return true;
+  }
+
+  #enqueue(frames: Frame[]): void {
+    if (!this.#error) this.#controller.enqueue(frames);
+  }
+
+  #lost(role: string, cause: unknown): void {
+    if (this.#error) return;
+    const reason = errorMessage(cause);
+    const error = new BackboneUnavailableError(`Lost the ${role} connection to ${this.#where}: ${reason}`, { cause });
+    this.#error = error;
+    this.#onLost(cause);
+    this.#controller.error(error);
+    this.#stream?.stop(error);
+    // The other connection goes too, so that every pending command settles now.
+    this.#reader.client.destroy();
+    this.#writer.client.destroy();
+  }
+
+  #check(): void {
+    if (this.#error) throw this.#error;
+  }
+
+  // A command that fails because the link went down rejects with the link's error.
+  async #guard<T>(command: Promise<T>): Promise<T> {
+    try {
+      return await command;
+    } catch (error) {
+      throw this.#error ?? error;
+    }
+  }
+}

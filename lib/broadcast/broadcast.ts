@@ -1,0 +1,435 @@
+import { catchUp } from "../history/catch_up.ts";
+import { configFromEnv, type EnvOptions } from "./env.ts";
+import { ClosedError, ConfigError, configIssue, isPermissionError } from "../contract/errors.ts";
+import type { BroadcastEventListener, BroadcastEventMap } from "./events.ts";
+import { type EventFrame, eventFrame, type Frame } from "../contract/frame.ts";
+import type { SubscribeOptions } from "../pipeline/fan_out.ts";
+import { takeHistory } from "../history/option.ts";
+import { originSequence } from "../history/origins.ts";
+import type { Connector, ConnectorContext, Direction, HistoryOptions, Link } from "../contract/link.ts";
+import { maskUri } from "../util/mask_uri.ts";
+import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
+import { Pipeline } from "../pipeline/pipeline.ts";
+import {
+  type ChannelCheck,
+  channelCheck,
+  loadBackend,
+  type MessageCheck,
+  messageCheck,
+  parseUri,
+  validateSettings,
+} from "./schemes.ts";
+import { Subscriptions } from "../connection/subscriptions.ts";
+import { type State, Supervisor } from "../connection/supervisor.ts";
+
+/** Counters of what a Broadcast has done since it was created. */
+export interface BroadcastStats {
+  /** Broadcasts acknowledged by the backbone (replays included, backbone refusals not). */
+  published: number;
+  /** Events handed to subscriber streams. */
+  delivered: number;
+  /** Broadcasts kept in the replay buffer while the backbone was down. */
+  buffered: number;
+  /** Buffered broadcasts sent after a reconnect. */
+  replayed: number;
+  /**
+   * Broadcasts dropped from a full replay buffer, events dropped from full
+   * subscriber queues, and frames the backbone refused or could not deliver.
+   */
+  dropped: number;
+  /** Links re-established after a drop. */
+  reconnects: number;
+  /** Resync frames handed to subscribers. */
+  resyncs: number;
+  /** History mode: events dropped from a lagging subscriber's queue and read again from the backbone for it. */
+  refilled: number;
+}
+
+/** What `disconnect()` reports. */
+export interface DisconnectReport {
+  /** Broadcasts accepted by `publish` that never reached the backbone, oldest first. */
+  unsent: EventFrame[];
+}
+
+/**
+ * Shares events between the instances of a scaled-out server over a backbone
+ * (`memory://`, `redis://`, `postgres://`, `kafka://`), and keeps working
+ * through backbone outages. See the module documentation for an overview.
+ *
+ * Events (see {@linkcode BroadcastEventMap}): `statechange`, `error` (a failed
+ * attempt; it carries on), `resync`, `overflow`, `dropped`, `giveup`; each a
+ * `CustomEvent` whose `detail` says more.
+ */
+export class Broadcast extends EventTarget {
+  /** The backbone URI, password masked. */
+  readonly uri: string;
+  readonly #url: URL;
+  readonly #checkChannel: ChannelCheck;
+  readonly #checkMessage: MessageCheck;
+  readonly #options: ResolvedOptions;
+  /** Set in history mode. */
+  readonly #history: HistoryOptions | undefined;
+  /** History mode: numbers this instance's publishes. */
+  readonly #origin: (() => string) | undefined;
+  readonly #subscriptions: Subscriptions;
+  readonly #pipeline: Pipeline;
+  readonly #supervisor: Supervisor;
+  #connector: Connector | undefined;
+  /** Why publishes are refused: closed or failed. */
+  #endedWith: unknown;
+  #ending: Promise<void> | undefined;
+  #unsent: EventFrame[] = [];
+  #reconnects = 0;
+  #everUp = false;
+  /** Whether `connect()` was called: publishes and `ready()` before it are refused. */
+  #started = false;
+  #backbone = { dropped: 0, outbound: 0 };
+  #waiters: { resolve(): void; reject(error: unknown): void }[] = [];
+
+  /**
+   * Makes a Broadcast for the backbone named by `uri`, not connected yet:
+   * call `connect()`, or make it with the static `Broadcast.connect`. Throws
+   * `ConfigError` for a URI that does not parse, an unknown scheme, or bad
+   * options. The backend and its driver load on the first connection
+   * attempt, where a missing driver is an `UnsupportedBackendError`.
+   */
+  constructor(uri: string | URL, options: BroadcastOptions = {}) {
+    super();
+    const parsed = parseUri(uri);
+    this.uri = maskUri(parsed);
+    const resolved = parseOptions(options);
+    // History mode is the core's: the backend gets it as `ConnectorContext.history`.
+    const { history, url, settings } = takeHistory(parsed, resolved.backendOptions);
+    this.#url = url;
+    this.#history = history;
+    this.#origin = history && originSequence();
+    this.#options = { ...resolved, backendOptions: { ...settings } };
+    this.#checkChannel = channelCheck(this.#url);
+    const { replayBufferSize, subscriberBuffer, backendOptions, backend } = this.#options;
+    if (backend === undefined) validateSettings(this.#url, backendOptions);
+    this.#checkMessage = messageCheck(this.#url, backendOptions);
+    this.#subscriptions = new Subscriptions({
+      onError: (link, error) => this.#supervisor.lost(link, error),
+      onChange: () => this.#settleWaiters(),
+      ...history && {
+        // A channel resumes after the last event this instance had, or starts with what is new.
+        start: (channel: string) => {
+          const after = this.#pipeline.fanOut.positions.get(channel);
+          return after === undefined ? "new" : { after };
+        },
+        onSubscribed: (channel: string, position: string) => this.#pipeline.fanOut.advance(channel, position),
+      },
+    });
+    this.#pipeline = new Pipeline({
+      replayBufferSize,
+      subscriberBuffer,
+      // A subscriber set up just before a publish receives it: publishes wait
+      // for this instance's subscriptions in flight.
+      subscribing: () => this.#subscriptions.whenInSync(),
+      onWriteError: (error) => this.#supervisor.lostCurrent(error),
+      onReplayOverflow: (frame) => this.#emit("overflow", { channel: frame.channel, dropped: 1, source: "replay" }),
+      onFirstSubscriber: (channel) => this.#subscriptions.want(channel),
+      onLastSubscriber: (channel) => this.#subscriptions.unwant(channel),
+      onSubscriberOverflow: (channel, dropped) => this.#emit("overflow", { channel, dropped, source: "subscriber" }),
+      ...history && {
+        catchUp: (target, after, unfilled) => {
+          const source = {
+            whenSubscribed: (channel: string, signal: AbortSignal) => this.#subscriptions.whenSubscribed(channel, signal),
+            positions: this.#pipeline.fanOut.positions,
+            delay: (ms: number, signal: AbortSignal) => this.#options.clock.delay(ms, signal),
+            origins: (channel: string, after: string | undefined) => this.#pipeline.fanOut.originsUpTo(channel, after),
+            onGap: (channel: string) => this.#emit("resync", { channels: 1, reason: "gap", channel }),
+          };
+          catchUp(source, target, after, unfilled).catch(() => {});
+        },
+        onGap: (channel) => this.#emit("resync", { channels: 1, reason: "gap", channel }),
+      },
+    });
+    // History mode fills a gap from the backbone: no resync on reconnect; the link says when it cannot.
+    const supervised = history ? { ...this.#options, resyncOnReconnect: false } : this.#options;
+    this.#supervisor = new Supervisor(supervised, {
+      open: (signal) => this.#openLink(signal),
+      pipeline: this.#pipeline,
+      subscriptions: this.#subscriptions,
+      report: {
+        state: (state, cause) => this.#onState(state, cause),
+        attemptFailed: (error, attempt) => this.#emit("error", { error, attempt }),
+        resynced: (channels) => this.#emit("resync", { channels, reason: "reconnect" }),
+        failed: (error) => this.#onFailed(error),
+      },
+    });
+  }
+
+  /** Constructs a Broadcast and connects it. */
+  static async connect(uri: string | URL, options?: BroadcastOptions): Promise<Broadcast> {
+    const broadcast = new Broadcast(uri, options);
+    await broadcast.connect();
+    return broadcast;
+  }
+
+  /**
+   * Builds a Broadcast from the `OPAL_BROADCAST_*` environment variables
+   * (`OPAL_BROADCAST_URI`, `OPAL_BROADCAST_RECONNECT_*`, …); `env` defaults
+   * to the runtime's environment. Throws `ConfigError` naming each bad variable.
+   */
+  static fromEnv(env?: Record<string, string | undefined>, options?: EnvOptions): Broadcast {
+    const { uri, options: parsed } = configFromEnv(env ?? runtimeEnv(), options);
+    return new Broadcast(parseUri(uri, `${options?.prefix ?? "OPAL_"}BROADCAST_URI`), parsed);
+  }
+
+  /** Set in history mode (`?history=` or `backendOptions.history`): how much each channel's history keeps. */
+  get history(): HistoryOptions | undefined {
+    return this.#history;
+  }
+
+  /**
+   * History mode: where a channel this instance subscribes stands: the id
+   * of the last event it received, or where its subscription started;
+   * undefined for a channel not subscribed (or not acknowledged yet). A
+   * stream opened with it as `since` misses nothing from then on.
+   */
+  position(channel: string): string | undefined {
+    return this.#pipeline.fanOut.positions.get(channel);
+  }
+
+  /** Where the connection stands. */
+  get state(): State {
+    return this.#supervisor.state;
+  }
+
+  /** Counters since creation. */
+  get stats(): BroadcastStats {
+    const { outbound, sink, fanOut } = this.#pipeline;
+    return {
+      published: sink.stats.published - this.#backbone.outbound,
+      delivered: fanOut.stats.delivered,
+      buffered: outbound.stats.buffered,
+      replayed: sink.stats.replayed,
+      dropped: outbound.stats.dropped + fanOut.stats.dropped + this.#backbone.dropped,
+      reconnects: this.#reconnects,
+      resyncs: fanOut.stats.resyncs,
+      refilled: fanOut.stats.refilled,
+    };
+  }
+
+  /**
+   * Resolves once the first link is up. Failed attempts are retried with
+   * backoff, each firing `error`; rejects with `GiveUpError` after
+   * `maxRetries`, and at once for what retrying cannot fix. Once the
+   * broadcast has failed or closed, rejects with why.
+   */
+  connect(): Promise<void> {
+    this.#started = true;
+    return this.#supervisor.start();
+  }
+
+  /**
+   * Ends every subscriber stream cleanly and closes the link, flushing what
+   * was in flight if it can; never hangs on a dead backbone. Resolves with the
+   * broadcasts that could not be sent.
+   */
+  async disconnect(): Promise<DisconnectReport> {
+    if (this.state !== "closed") {
+      const failed = this.state === "failed";
+      this.#endedWith ??= new ClosedError();
+      const ending = this.#end();
+      if (this.state === "up") await this.#supervisor.bounded(ending);
+      await this.#supervisor.stop();
+      await this.#supervisor.bounded(ending);
+      await this.#supervisor.bounded(this.#connector?.close?.() ?? Promise.resolve());
+      if (!failed) this.#pipeline.fanOut.close();
+      this.#settleWaiters();
+    }
+    return { unsent: this.#unsent.splice(0) };
+  }
+
+  /** Disconnects, for `await using`. What could not be sent is not reported: call `disconnect()` to have it. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.disconnect();
+  }
+
+  /**
+   * Publishes `message` on `channel` to every subscriber on every instance.
+   * Resolves once the backbone acknowledged it, or once it is buffered while
+   * the backbone is down (or still connecting). Rejects with `ChannelError`,
+   * `MessageError` or `PayloadTooLargeError` for what no backbone could carry,
+   * and with `ClosedError` before `connect()` and after `disconnect()`.
+   */
+  publish(channel: string, message: string): Promise<void> {
+    try {
+      this.#check(channel, message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#send(channel, message);
+  }
+
+  /** Publishes what `#check` has accepted. */
+  #send(channel: string, message: string): Promise<void> {
+    const refusal = this.#refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    const origin = this.#origin?.();
+    return this.#pipeline.publish(origin === undefined ? eventFrame(channel, message) : { type: "event", channel, message, origin });
+  }
+
+  /** Why publishes are refused now, if they are: not connected yet, closed or failed. */
+  #refusal(): unknown {
+    if (!this.#started) return new ClosedError("The broadcast is not connected: call connect() first");
+    return this.#endedWith;
+  }
+
+  /** Throws what `publish` refuses up front: a channel or a message the backbone cannot carry. */
+  #check(channel: string, message: string): void {
+    this.#checkChannel(channel);
+    this.#checkMessage(channel, message);
+  }
+
+  /** A stream that publishes each string written to it on `channel`, in order. */
+  publisher(channel: string): WritableStream<string> {
+    this.#checkChannel(channel);
+    let last: Promise<void> = Promise.resolve();
+    let failure: unknown;
+    return new WritableStream<string>({
+      write: (message) => {
+        if (failure !== undefined) throw failure;
+        this.#check(channel, message); // a bad chunk fails its own write, with its own error
+        const refusal = this.#refusal();
+        if (refusal !== undefined) throw refusal;
+        last = this.#send(channel, message);
+        last.catch((error) => failure ??= error);
+        // Wait for acknowledgement only when the link is busy.
+        if (this.#pipeline.congested) return last;
+      },
+      close: () => last,
+    });
+  }
+
+  /**
+   * Opens a stream of the frames on `channel`: events, and resync frames
+   * after a gap. Cancelling the stream or aborting `signal` unsubscribes.
+   */
+  subscribe(channel: string, options: SubscribeOptions = {}): ReadableStream<Frame> {
+    this.#checkChannel(channel);
+    parseSubscribeOptions(options);
+    if (options.since !== undefined && options.since !== "new" && this.#history === undefined) {
+      const expected = `"new" (a stream starts at a position in history mode only: add ?history=<messages> to the URI)`;
+      throw new ConfigError([configIssue("subscribe option since", expected, JSON.stringify(options.since))]);
+    }
+    if (this.state === "failed" || this.state === "closed") {
+      const error = this.#supervisor.failure ?? new ClosedError();
+      return new ReadableStream({ start: (controller) => controller.error(error) });
+    }
+    return this.#pipeline.subscribe(channel, options);
+  }
+
+  /**
+   * Resolves once the link is up and every subscription made so far is
+   * acknowledged by the backbone; rejects once the broadcast failed or closed.
+   * Called before `connect()`, it waits for `connect()` to be called.
+   */
+  ready(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      this.#settleWaiters();
+    });
+  }
+
+  /** Listens for one of the events of {@linkcode BroadcastEventMap}; the listener gets its typed `CustomEvent`. */
+  override addEventListener<K extends keyof BroadcastEventMap>(
+    type: K,
+    listener: BroadcastEventListener<BroadcastEventMap[K]> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Listens for an event by any name, as on any `EventTarget`. */
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /** Removes a listener added for one of the events of {@linkcode BroadcastEventMap}. */
+  override removeEventListener<K extends keyof BroadcastEventMap>(
+    type: K,
+    listener: BroadcastEventListener<BroadcastEventMap[K]> | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /** Removes a listener added for an event by any name. */
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  /** Opens a link through this Broadcast's connector, which is made on first use. */
+  async #openLink(signal: AbortSignal): Promise<Link> {
+    if (this.#connector === undefined) {
+      const backend = this.#options.backend ?? await loadBackend(this.#url);
+      this.#connector ??= backend(this.#url, this.#context());
+    }
+    return this.#connector.open(signal);
+  }
+
+  #context(): ConnectorContext {
+    return {
+      settings: this.#options.backendOptions,
+      clock: this.#options.clock,
+      ...this.#history && { history: this.#history },
+      dropped: (frame: EventFrame, reason: unknown, direction: Direction) => {
+        this.#backbone.dropped++;
+        if (direction === "outbound") this.#backbone.outbound++;
+        this.#emit("dropped", { channel: frame.channel, frame, reason, direction, source: "backbone" });
+      },
+    };
+  }
+
+  /** Stops taking publishes; what was queued ends up sent or in `unsent`. */
+  #end(): Promise<void> {
+    return this.#ending ??= this.#pipeline.end().then(() => void this.#unsent.push(...this.#pipeline.drain()));
+  }
+
+  #onState(state: State, cause: unknown): void {
+    if (state === "up") {
+      if (this.#everUp) this.#reconnects++;
+      this.#everUp = true;
+    }
+    this.#emit("statechange", { state, cause });
+    this.#settleWaiters();
+  }
+
+  #onFailed(error: unknown): void {
+    this.#endedWith = error;
+    this.#end();
+    this.#pipeline.fanOut.error(error);
+    this.#settleWaiters();
+    this.#emit("giveup", { error });
+  }
+
+  /** Answers the `ready()` callers whose answer is known now. */
+  #settleWaiters(): void {
+    if (this.#waiters.length === 0) return;
+    const state = this.state;
+    if (state === "failed" || state === "closed") {
+      const error = this.#supervisor.failure ?? new ClosedError();
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+    } else if (state === "up" && this.#subscriptions.inSync) {
+      for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+    }
+  }
+
+  #emit<K extends keyof BroadcastEventMap>(type: K, detail: BroadcastEventMap[K]["detail"]): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function runtimeEnv(): Record<string, string | undefined> {
+  const global = globalThis as {
+    Deno?: { env: { toObject(): Record<string, string> } };
+    process?: { env: Record<string, string | undefined> };
+  };
+  try {
+    if (global.Deno) return global.Deno.env.toObject();
+    return global.process?.env ?? {};
+  } catch (cause) {
+    if (!isPermissionError(cause)) throw cause;
+    const message = "Invalid environment: Expected access to the environment variables (Deno: run with --allow-env) but received none";
+    throw new ConfigError([{ path: "environment", expected: "access to the environment variables", received: "none", message }], { cause });
+  }
+}

@@ -1,0 +1,254 @@
+import type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
+import { comparePositions } from "../contract/position.ts";
+import type { CatchUpTarget } from "../history/catch_up.ts";
+import { Origins } from "../history/origins.ts";
+import { RingBuffer } from "../util/ring_buffer.ts";
+import { Subscriber } from "./subscriber.ts";
+
+/** Options for {@linkcode FanOut}. */
+export interface FanOutOptions {
+  /** How far a subscriber may lag, in frames, before its backlog is dropped. @default {1000} */
+  highWaterMark?: number;
+  /** Called when a channel gets its first subscriber. */
+  onFirstSubscriber?: (channel: string) => void;
+  /** Called when a channel's last subscriber has gone. */
+  onLastSubscriber?: (channel: string) => void;
+  /** Called when a subscriber's backlog of `dropped` frames was dropped. */
+  onOverflow?: (channel: string, dropped: number) => void;
+  /**
+   * History mode: fills `target` with the events of its channel after
+   * `after` (from the oldest kept when undefined), then releases it to live
+   * events. Called for a subscriber that starts at a position, and for one
+   * whose backlog was dropped, instead of handing it a resync frame. What
+   * history cannot fill ends in a resync frame with reason `unfilled`.
+   */
+  catchUp?: (target: CatchUpTarget, after: string | undefined, unfilled: "gap" | "overflow") => void;
+  /** History mode: the backbone said it no longer keeps what `channel` missed (a resync frame, reason `gap`). */
+  onGap?: (channel: string) => void;
+}
+
+/** Options for one subscriber stream. */
+export interface SubscribeOptions {
+  /** Closes the stream and unsubscribes when aborted. */
+  signal?: AbortSignal;
+  /** Overrides the fan-out's `highWaterMark` for this subscriber. */
+  highWaterMark?: number;
+  /**
+   * History mode: where the stream starts. An event's `id` starts right
+   * after that event; `"oldest"` at the oldest event kept; `"new"` (the
+   * default) with events published from now on. A position no longer kept
+   * starts with a resync frame (`gap`), then the oldest kept.
+   */
+  since?: string;
+}
+
+/** History mode: how many of a channel's last events a catch-up can know came before where it starts. */
+const RECENT = 1024;
+
+
+/**
+ * Distributes batches of frames to one queue per subscriber. A slow
+ * subscriber never blocks the others and never grows without bound; the bound
+ * is on how far it *lags*, not on how large one batch was. A batch is queued
+ * whole, and once the tick's work is done (the next macrotask, when a reader
+ * that keeps up has drained its queue) a subscriber still holding more than
+ * `highWaterMark` frames has its backlog dropped and is handed a resync frame
+ * with reason `overflow`, ahead of what arrives next.
+ *
+ * @example Every subscriber of a channel gets every frame
+ * ```ts
+ * import { FanOut } from "./fan_out.ts";
+ * const fanOut = new FanOut();
+ * const a = fanOut.subscribe("news").getReader();
+ * const writer = fanOut.writable.getWriter();
+ * await writer.write([{ type: "event", channel: "news", message: "hi" }]);
+ * const { value } = await a.read();
+ * if (value?.type !== "event" || value.message !== "hi") throw new Error();
+ * ```
+ */
+export class FanOut {
+  /** Where batches of frames are written to be distributed. */
+  readonly writable: WritableStream<Frame[]>;
+  /** Events accepted for delivery, events dropped on overflow, resync frames handed out, events dropped and read again (history mode). */
+  readonly stats = { delivered: 0, dropped: 0, resyncs: 0, refilled: 0 };
+  /** History mode: the position of each subscribed channel, the last event's id or where its subscription started. */
+  readonly positions: Map<string, string> = new Map();
+  readonly #options: FanOutOptions;
+  readonly #channels = new Map<string, Set<Subscriber>>();
+  /** Subscribers that held more than their bound at the end of a delivery. */
+  readonly #lagging = new Set<Subscriber>();
+  /** History mode: the copies of a publish sent twice are dropped. */
+  readonly #origins = new Origins();
+  /**
+   * History mode: the last events of each channel (id and origin only), so
+   * that a catch-up from a recent position knows what came before it: the
+   * copy of a publish whose original it starts after is dropped too.
+   */
+  readonly #recent = new Map<string, RingBuffer<EventFrame>>();
+  #sweep: ReturnType<typeof setTimeout> | undefined;
+
+  /** Makes a fan-out with no subscribers; `options` sets the lag bound and the callbacks. */
+  constructor(options: FanOutOptions = {}) {
+    this.#options = options;
+    this.writable = new WritableStream({ write: (batch) => this.deliver(batch) });
+  }
+
+  /** The channels that have at least one subscriber. */
+  channels(): IterableIterator<string> {
+    return this.#channels.keys();
+  }
+
+  /** How many subscriber streams are open. */
+  get size(): number {
+    let size = 0;
+    for (const set of this.#channels.values()) size += set.size;
+    return size;
+  }
+
+  /**
+   * Hands a batch to every subscriber of each frame's channel. In history
+   * mode, an event at or before its channel's position is not handed out again.
+   */
+  deliver(batch: readonly Frame[]): void {
+    for (const frame of batch) {
+      const subscribers = this.#channels.get(frame.channel);
+      if (subscribers === undefined) continue;
+      if (frame.type === "resync" && frame.reason === "gap") this.#options.onGap?.(frame.channel);
+      let before: string | undefined;
+      if (frame.type === "event" && frame.id !== undefined) {
+        before = this.positions.get(frame.channel);
+        if (before !== undefined && comparePositions(frame.id, before) <= 0) continue;
+        this.positions.set(frame.channel, frame.id);
+        if (!this.#origins.first(frame)) continue;
+        if (frame.origin !== undefined) this.#remember(frame.channel, frame.id, frame.origin);
+      }
+      for (const subscriber of subscribers) {
+        if (subscriber.push(frame, before)) this.#lagging.add(subscriber);
+      }
+    }
+    if (this.#lagging.size > 0) this.#sweep ??= setTimeout(() => this.#dropLagging(), 0);
+  }
+
+  #remember(channel: string, id: string, origin: string): void {
+    let recent = this.#recent.get(channel);
+    if (recent === undefined) this.#recent.set(channel, recent = new RingBuffer(RECENT));
+    recent.push({ type: "event", channel, message: "", id, origin });
+  }
+
+  /**
+   * History mode: the origins of the channel's recent events at or before
+   * `after`, for a catch-up that starts there (none when it starts at the oldest).
+   */
+  originsUpTo(channel: string, after: string | undefined): Origins {
+    const recent = this.#recent.get(channel);
+    if (after === undefined || recent === undefined) return new Origins();
+    const before: EventFrame[] = [];
+    for (let i = 0; i < recent.length; i++) {
+      const frame = recent.at(i)!;
+      if (comparePositions(frame.id!, after) <= 0) before.push(frame);
+    }
+    return Origins.after(before);
+  }
+
+  /**
+   * History mode: the backbone delivers `channel` from after `position` on
+   * (a subscription was acknowledged); kept unless the channel is already further.
+   */
+  advance(channel: string, position: string): void {
+    if (!this.#channels.has(channel)) return;
+    const current = this.positions.get(channel);
+    if (current === undefined || comparePositions(position, current) > 0) this.positions.set(channel, position);
+  }
+
+  /** Opens a stream of the frames on `channel`. */
+  subscribe(channel: string, options: SubscribeOptions = {}): ReadableStream<Frame> {
+    const { signal, since = "new" } = options;
+    const capacity = options.highWaterMark ?? this.#options.highWaterMark ?? 1000;
+    let subscriber!: Subscriber;
+    const stream = new ReadableStream<Frame>({
+      start: (controller) => {
+        subscriber = new Subscriber(channel, capacity, controller, this.stats, this.positions.get(channel));
+      },
+      pull: () => subscriber.pull(),
+      cancel: () => this.#remove(subscriber),
+    }, { highWaterMark: 0 });
+    if (signal?.aborted) {
+      subscriber.close();
+      return stream;
+    }
+    const { catchUp } = this.#options;
+    if (catchUp && since !== "new") {
+      const after = since === "oldest" ? undefined : since;
+      catchUp(subscriber.hold(after), after, "gap");
+    }
+    let set = this.#channels.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.#channels.set(channel, set);
+      this.#options.onFirstSubscriber?.(channel);
+    }
+    set.add(subscriber);
+    if (signal) {
+      const onAbort = () => {
+        this.#remove(subscriber);
+        subscriber.close();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      subscriber.detach = () => signal.removeEventListener("abort", onAbort);
+    }
+    return stream;
+  }
+
+  /** Ends every subscriber stream cleanly, after what is queued. */
+  close(): void {
+    this.#endAll((subscriber) => subscriber.close());
+  }
+
+  /** Errors every subscriber stream with `reason`, at once. */
+  error(reason: unknown): void {
+    this.#endAll((subscriber) => subscriber.error(reason));
+  }
+
+  #dropLagging(): void {
+    this.#sweep = undefined;
+    const { catchUp } = this.#options;
+    for (const subscriber of this.#lagging) {
+      const dropped = subscriber.dropIfLagging(catchUp !== undefined);
+      if (dropped === 0) continue;
+      // History mode: what was dropped is read again from the backbone, after what the reader has.
+      if (catchUp) catchUp(subscriber.hold(subscriber.cursor), subscriber.cursor, "overflow");
+      else this.#options.onOverflow?.(subscriber.channel, dropped);
+    }
+    this.#lagging.clear();
+  }
+
+  #endAll(end: (subscriber: Subscriber) => void): void {
+    const channels = [...this.#channels.values()];
+    this.#channels.clear();
+    this.#lagging.clear();
+    clearTimeout(this.#sweep);
+    this.#sweep = undefined;
+    this.positions.clear();
+    this.#origins.clear();
+    this.#recent.clear();
+    for (const set of channels) {
+      for (const subscriber of set) {
+        subscriber.detach();
+        end(subscriber);
+      }
+    }
+  }
+
+  #remove(subscriber: Subscriber): void {
+    subscriber.detach();
+    subscriber.cancel();
+    this.#lagging.delete(subscriber);
+    const set = this.#channels.get(subscriber.channel);
+    if (!set?.delete(subscriber) || set.size > 0) return;
+    this.#channels.delete(subscriber.channel);
+    this.positions.delete(subscriber.channel);
+    this.#origins.forget(subscriber.channel);
+    this.#recent.delete(subscriber.channel);
+    this.#options.onLastSubscriber?.(subscriber.channel);
+  }
+}

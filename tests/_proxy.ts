@@ -1,1 +1,0 @@
-export * from "../cli/tcp_proxy.ts";

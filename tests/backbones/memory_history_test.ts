@@ -1,0 +1,370 @@
+/**
+ * History mode in the core, on `memory://`: the option, event ids, `since`,
+ * the gapless column of the fault matrix, and the default mode untouched.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Broadcast, ConfigError, type EventFrame, type Frame } from "../../mod.ts";
+import { memoryHub } from "../../backends/memory/mod.ts";
+import memory from "../../backends/memory/mod.ts";
+import type { Link } from "../../lib/contract/link.ts";
+import { FAST } from "../fixtures/conformance.ts";
+import { beyondRetention, slowSubscriberWithinRetention, throughGaplessOutage } from "../fixtures/gapless.ts";
+import { eventually, readEvents, sleep, uniqueChannel } from "../fixtures/support.ts";
+
+const hubName = () => uniqueChannel("hub").replace(/[^a-z0-9]/gi, "");
+
+describe("history mode: the option", () => {
+  it("is off by default: events carry no id, and since is refused", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}`, FAST);
+    try {
+      const reader = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      await broadcast.publish("a", "x");
+      const [frame] = await readEvents(reader, 1);
+      assert.deepEqual(frame, { type: "event", channel: "a", message: "x" });
+      assert.throws(() => broadcast.subscribe("a", { since: "oldest" }), (error: Error) =>
+        error instanceof ConfigError && /subscribe option since/.test(error.message) && /history=/.test(error.message));
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+
+  it("is turned on by the URI or by backendOptions, and bad values are named", () => {
+    for (const uri of ["memory://?history=10", "memory://?history=10,30s", "memory://?history=1,7d"]) new Broadcast(uri);
+    new Broadcast("memory://", { backendOptions: { history: 10 } });
+    new Broadcast("memory://", { backendOptions: { history: { messages: 5, maxAge: 1000 } } });
+    const bad: [string, Record<string, unknown>, RegExp][] = [
+      ["memory://?history=0", {}, /URI parameter history/],
+      ["memory://?history=ten", {}, /URI parameter history.*"ten"/],
+      ["memory://?history=10,3x", {}, /URI parameter history/],
+      ["memory://?history=10&history=20", {}, /URI parameter history/],
+      ["memory://", { history: -1 }, /backendOptions\.history/],
+      ["memory://", { history: { messages: 10, extra: 1 } }, /backendOptions\.history/],
+      ["memory://?history=10", { history: 10 }, /once/],
+    ];
+    for (const [uri, backendOptions, message] of bad) {
+      assert.throws(() => new Broadcast(uri, { backendOptions }), (error: Error) => error instanceof ConfigError && message.test(error.message), uri);
+    }
+  });
+
+  it("refuses a since that is not a position", () => {
+    const broadcast = new Broadcast("memory://?history=10");
+    for (const since of ["", "x", "1-", "-1", "01", 5]) {
+      assert.throws(() => broadcast.subscribe("a", { since: since as string }), (error: Error) =>
+        error instanceof ConfigError && /subscribe option since/.test(error.message), String(since));
+    }
+  });
+});
+
+describe("history mode on memory://", () => {
+  it("events carry ordered ids; since starts right after one, at the oldest, or with what is new", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=100`, FAST);
+    try {
+      const live = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      for (let n = 0; n < 5; n++) await broadcast.publish("a", `m${n}`);
+      const frames = await readEvents(live, 5);
+      const ids = frames.map((f) => f.type === "event" ? f.id : undefined);
+      assert.deepEqual(ids, ["1", "2", "3", "4", "5"]);
+      const after2 = await readEvents(broadcast.subscribe("a", { since: "2" }).getReader(), 3);
+      assert.deepEqual(after2.map((f) => f.type === "event" && f.message), ["m2", "m3", "m4"]);
+      const oldest = await readEvents(broadcast.subscribe("a", { since: "oldest" }).getReader(), 5);
+      assert.deepEqual(oldest.map((f) => f.type === "event" && f.message), ["m0", "m1", "m2", "m3", "m4"]);
+      const fresh = broadcast.subscribe("a", { since: "new" }).getReader();
+      await broadcast.publish("a", "m5");
+      const [next] = await readEvents(fresh, 1);
+      assert.equal(next.type === "event" && next.message, "m5");
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+
+  it("a subscriber starting from a position while events flow gets the exact suffix, once each", async () => {
+    const uri = `memory://${hubName()}?history=5000`;
+    const [publisher, subscriber] = await Promise.all([0, 1].map(() => Broadcast.connect(uri, FAST)));
+    try {
+      const all: Frame[] = [];
+      const reader = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      let pumping = true;
+      const pump = (async () => {
+        for (let n = 0; pumping; n++) {
+          await publisher.publish("a", `m${n}`);
+          if (n % 7 === 0) await sleep(0);
+        }
+      })();
+      const latecomers: { from: number; frames: Frame[]; stream: ReadableStream<Frame> }[] = [];
+      for (let i = 0; i < 10; i++) {
+        const { value } = await reader.read();
+        all.push(value!);
+        const from = all.length;
+        const stream = subscriber.subscribe("a", { since: value!.type === "event" ? value!.id : "" });
+        latecomers.push({ from, frames: [], stream });
+        for (let k = 0; k < 30; k++) all.push((await reader.read()).value!);
+      }
+      pumping = false;
+      await pump;
+      const total = Number((all.at(-1) as { id: string }).id);
+      while (all.length < total) all.push((await reader.read()).value!);
+      const messages = all.map((f) => f.type === "event" ? f.message : "resync");
+      for (const late of latecomers) {
+        const got = await readEvents(late.stream.getReader(), total - late.from, 10_000);
+        assert.deepEqual(got.map((f) => f.type === "event" ? f.message : "resync"), messages.slice(late.from));
+      }
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a link lost while events are published resumes after the last event: no resync, nothing missed or twice", async () => {
+    const name = hubName();
+    const publisher = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    const { broadcast: subscriber, links } = await watched(`memory://${name}?history=1000`, 50);
+    try {
+      const reader = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "before");
+      await links[0].close(); // the link is gone: 50 ms until the next
+      await Promise.all(Array.from({ length: 100 }, (_, n) => publisher.publish("a", `during${n}`)));
+      const frames = await readEvents(reader, 101);
+      await publisher.publish("a", "after");
+      frames.push(...await readEvents(reader, 1));
+      assert.equal(links.length, 2, "one reconnect");
+      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), [
+        "before",
+        ...Array.from({ length: 100 }, (_, n) => `during${n}`),
+        "after",
+      ]);
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a publish whose acknowledgement was lost is sent again, kept twice, and delivered once", async () => {
+    const name = hubName();
+    const publisher = await duplicatingPublisher(name);
+    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    try {
+      const reader = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "once");
+      await publisher.publish("a", "next");
+      const frames = await readEvents(reader, 2);
+      await sleep(50);
+      const history = await readEvents(subscriber.subscribe("a", { since: "oldest" }).getReader(), 2);
+      assert.deepEqual(frames.map((f) => f.type === "event" && f.message), ["once", "next"]);
+      assert.deepEqual(history.map((f) => f.type === "event" && f.message), ["once", "next"]);
+      assert.deepEqual(frames.map((f) => f.type === "event" && f.id), ["1", "3"], "the hub kept the copy, as 2");
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a stream that starts after the original of a publish kept twice does not get its copy", async () => {
+    const name = hubName();
+    const publisher = await duplicatingPublisher(name);
+    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    try {
+      const live = subscriber.subscribe("a").getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "once");
+      await publisher.publish("a", "next");
+      await readEvents(live, 2); // "once" is 1, its copy 2, "next" 3
+      const resumed = subscriber.subscribe("a", { since: "1" }).getReader();
+      const got = await readEvents(resumed, 1);
+      await subscriber.publish("a", "after");
+      got.push(...await readEvents(resumed, 1));
+      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["next", "after"]);
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a slow subscriber refilled from after the original of a publish kept twice does not get its copy", async () => {
+    const name = hubName();
+    const publisher = await duplicatingPublisher(name);
+    const subscriber = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    try {
+      const slow = subscriber.subscribe("a", { highWaterMark: 4 }).getReader();
+      await subscriber.ready();
+      await publisher.publish("a", "once");
+      const [first] = await readEvents(slow, 1); // it has "once", then stops reading
+      assert.equal(first.type === "event" && first.id, "1");
+      await publisher.publish("a", "next"); // the copy of "once" is kept as 2, "next" as 3
+      for (let n = 0; n < 20; n++) await publisher.publish("a", `m${n}`);
+      await sleep(100); // it overflowed: what it had not read comes again from history
+      const rest = await readEvents(slow, 21);
+      assert.deepEqual(rest.map((f) => f.type === "event" ? f.message : f.reason), ["next", ...Array.from({ length: 20 }, (_, n) => `m${n}`)]);
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("a stream that starts after a position its instance has not reached yet gets only what comes after it", async () => {
+    const name = hubName();
+    const publisher = await Broadcast.connect(`memory://${name}?history=1000`, FAST);
+    const { broadcast: lagging, links } = await watched(`memory://${name}?history=1000`, 100);
+    try {
+      const own = lagging.subscribe("a").getReader();
+      await lagging.ready();
+      await links[0].close(); // it is away for 100 ms
+      await Promise.all(Array.from({ length: 10 }, (_, n) => publisher.publish("a", `m${n + 1}`)));
+      // A client that had m8 elsewhere comes to this instance, which has not caught up yet.
+      const resumed = lagging.subscribe("a", { since: "8" }).getReader();
+      await readEvents(own, 10);
+      await publisher.publish("a", "m11");
+      const got = await readEvents(resumed, 3);
+      await sleep(50);
+      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["m9", "m10", "m11"]);
+    } finally {
+      await Promise.all([publisher.disconnect(), lagging.disconnect()]);
+    }
+  });
+
+  it("a stream that starts after a position never published (another hub's, a forged one) gets one resync frame (gap), then what comes", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=100`, FAST);
+    try {
+      const own = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      for (let n = 1; n <= 3; n++) await broadcast.publish("a", `m${n}`);
+      await readEvents(own, 3);
+      const gaps: unknown[] = [];
+      broadcast.addEventListener("resync", (event) => gaps.push(event.detail));
+      const stale = broadcast.subscribe("a", { since: "7" }).getReader(); // from a hub that had gone further
+      for (let n = 4; n <= 6; n++) await broadcast.publish("a", `m${n}`);
+      const got = await readEvents(stale, 3, 10_000);
+      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "m4", "m5", "m6"]);
+      assert.deepEqual(gaps, [{ channels: 1, reason: "gap", channel: "a" }]);
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+
+  it("the gapless column: a hub cut while two instances publish", async () => {
+    const name = hubName();
+    await throughGaplessOutage({
+      uri: `memory://${name}?history=10000`,
+      options: FAST,
+      breakIt: () => Promise.resolve(memoryHub(name).cut()),
+      restore: () => Promise.resolve(memoryHub(name).restore()),
+    });
+  });
+
+  it("the gapless column: a hub that stalls (half-open) while two instances publish", async () => {
+    const name = hubName();
+    await throughGaplessOutage({
+      uri: `memory://${name}?history=10000`,
+      options: FAST,
+      breakIt: async (group) => {
+        memoryHub(name).stall();
+        await eventually(() => group.every((b) => b.state === "down"), 5_000, "the probe to find the stall");
+      },
+      restore: () => Promise.resolve(memoryHub(name).restore()),
+    });
+  });
+
+  it("the gapless column: a slow subscriber that falls behind within retention", async () => {
+    await slowSubscriberWithinRetention(`memory://${hubName()}?history=10000`, FAST);
+  });
+
+  it("the gapless column: beyond retention, exactly one resync frame (gap)", async () => {
+    await beyondRetention(`memory://${hubName()}?history=50`, 300, FAST);
+  });
+
+  it("a link that comes back beyond retention: one resync frame (gap) per stream and a resync event, then the oldest kept", async () => {
+    const name = hubName();
+    const publisher = await Broadcast.connect(`memory://${name}?history=20`, FAST);
+    const { broadcast: subscriber, links } = await watched(`memory://${name}?history=20`, 50);
+    try {
+      const readers = [subscriber.subscribe("a").getReader(), subscriber.subscribe("a").getReader()];
+      await subscriber.ready();
+      await publisher.publish("a", "before");
+      const gaps: unknown[] = [];
+      subscriber.addEventListener("resync", (event) => gaps.push(event.detail));
+      await links[0].close();
+      await Promise.all(Array.from({ length: 100 }, (_, n) => publisher.publish("a", `during${n}`)));
+      for (const reader of readers) {
+        const frames = await readEvents(reader, 21);
+        assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), [
+          "before",
+          "gap",
+          ...Array.from({ length: 20 }, (_, n) => `during${80 + n}`),
+        ]);
+      }
+      assert.deepEqual(gaps, [{ channels: 1, reason: "gap", channel: "a" }]);
+    } finally {
+      await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
+    }
+  });
+
+  it("beyond retention by age: exactly one resync frame (gap)", async () => {
+    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=1000,100ms`, FAST);
+    try {
+      const reader = broadcast.subscribe("a").getReader();
+      await broadcast.ready();
+      await broadcast.publish("a", "older");
+      await broadcast.publish("a", "old");
+      const [old] = await readEvents(reader, 1);
+      await sleep(150); // "old" is past its age
+      await broadcast.publish("a", "new");
+      const frames = await readEvents(broadcast.subscribe("a", { since: old.type === "event" ? old.id : "" }).getReader(), 1);
+      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "new"]);
+    } finally {
+      await broadcast.disconnect();
+    }
+  });
+});
+
+/** A Broadcast whose links are kept in `links`, to be closed by the test; it reconnects after `delay` ms. */
+async function watched(uri: string, delay: number): Promise<{ broadcast: Broadcast; links: Link[] }> {
+  const links: Link[] = [];
+  const broadcast = await Broadcast.connect(uri, {
+    ...FAST,
+    reconnect: { minDelay: delay, maxDelay: delay },
+    backend: (url, context) => {
+      const connector = memory(url, context);
+      return { open: async (signal) => links[links.push(await connector.open(signal)) - 1] };
+    },
+  });
+  return { broadcast, links };
+}
+
+/** A publisher whose first batch reaches the hub but whose answer is lost with the connection: the hub keeps it twice. */
+function duplicatingPublisher(name: string): Promise<Broadcast> {
+  let lost = 0;
+  return Broadcast.connect(`memory://${name}?history=1000`, {
+    ...FAST,
+    backend: (uri, context) => {
+      const connector = memory(uri, context);
+      return {
+        open: async (signal) => {
+          const link = await connector.open(signal);
+          const writer = link.writable.getWriter();
+          const writable = new WritableStream<EventFrame[]>({
+            write: async (batch) => {
+              await writer.write(batch);
+              if (lost++ > 0) return;
+              await link.close();
+              throw new Error("connection lost before the answer");
+            },
+          });
+          return withWritable(link, writable);
+        },
+      };
+    },
+  });
+}
+
+/** `link` writing through `writable` instead. */
+function withWritable(link: Link, writable: WritableStream<EventFrame[]>): Link {
+  return {
+    readable: link.readable,
+    writable,
+    subscribe: (channel, start) => link.subscribe(channel, start),
+    unsubscribe: (channel) => link.unsubscribe(channel),
+    ping: () => link.ping(),
+    close: () => link.close(),
+    read: (channel, after, upTo, limit) => link.read!(channel, after, upTo, limit),
+  };
+}

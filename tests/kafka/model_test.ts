@@ -1,0 +1,7 @@
+/**
+ * The model-based randomized test (tests/_model.ts) on kafka://, a bounded
+ * number of runs for CI; `npm run test:model -- --backbone kafka --runs N` runs more.
+ */
+import { modelSuite } from "../model/model.ts";
+
+modelSuite("kafka", 30);

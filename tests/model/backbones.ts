@@ -1,0 +1,250 @@
+/**
+ * The backbones the model-based test runs on, each opened once for many runs,
+ * with the means to break the path to it: the memory hub's control surface;
+ * for the network backbones a TCP proxy of the test's own (cut, stall,
+ * restore) and server-side kills of the test's own connections only.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { type Backend, BackboneUnavailableError, type BroadcastOptions, type Link } from "../../mod.ts";
+import { memoryHub } from "../../backends/memory/mod.ts";
+import { FAST } from "../fixtures/conformance.ts";
+import { TcpProxy } from "../fixtures/proxy.ts";
+import { sleep } from "../fixtures/support.ts";
+import type { CommandSet } from "./commands.ts";
+import type { Limits, RunBackbone } from "./system.ts";
+
+/** A backbone the model test runs on, opened once for many runs; `waits` and `can` say which commands it gets. */
+export interface ModelBackbone extends CommandSet {
+  name: string;
+  /** History mode: stronger invariants (see `RunBackbone.history`). */
+  history?: boolean;
+  limits: Limits;
+  /** A fresh place for one run (its own names); `release` mends whatever the run broke. */
+  run(): Promise<RunBackbone & { release(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+export type BackboneKind = "memory" | "redis" | "postgres" | "kafka";
+export const KINDS: BackboneKind[] = ["memory", "redis", "postgres", "kafka"];
+
+/** Opens the backbone of `kind`; with `history`, its runs are in history mode. */
+export async function openBackbone(kind: BackboneKind, history = false): Promise<ModelBackbone> {
+  const backbone = await { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone }[kind](history);
+  return history ? inHistoryMode(backbone) : backbone;
+}
+
+/** History mode: every run's URI asks for history (more than a run publishes), and the stronger invariants hold. */
+function inHistoryMode(backbone: ModelBackbone): ModelBackbone {
+  return {
+    ...backbone,
+    history: true,
+    run: async () => {
+      const run = await backbone.run();
+      const uri = new URL(run.uri);
+      uri.searchParams.set("history", "100000");
+      return { ...run, uri: uri.href, history: true };
+    },
+  };
+}
+
+const NETWORK: BroadcastOptions = { ...FAST, resyncSettle: 100 };
+const tag = () => `${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+
+/**
+ * The memory hub, through a backend (the public `backend` option) whose open
+ * links can be made slow, like a congested connection: every later answer
+ * (subscribe, unsubscribe, ping) comes 500 ms late, so the liveness probe
+ * gives up on the link, and an answer may arrive after the next link is up.
+ * A kill closes one instance's links, as a server-side kill of its
+ * connections, and refuses its new ones for a while: what others publish
+ * meanwhile is what it must not miss.
+ */
+function memoryBackbone(): Promise<ModelBackbone> {
+  const name = `model-${tag()}`;
+  const hub = memoryHub(name);
+  let open: { slow: boolean }[] = [];
+  let links: Link[][] = [];
+  let refusedUntil: number[] = [];
+  const backend = (index: number): Backend => (_, { history, clock }) => {
+    if (history) hub.keep(history);
+    return {
+      open: async () => {
+        if (Date.now() < (refusedUntil[index] ?? 0)) throw new BackboneUnavailableError(`Connection refused: b${index} was killed`);
+        const pace = { slow: false };
+        open.push(pace);
+        const link = await hub.connect(history && clock);
+        (links[index] ??= []).push(link);
+        return slowAnswers(link, pace);
+      },
+    };
+  };
+  return Promise.resolve({
+    name: "memory://",
+    limits: { bound: 3_000, latency: 1_000, detection: 1_500 },
+    waits: [0, 10, 50, 150, 400],
+    can: { kill: true, killSubscribers: false, restart: false, slow: true },
+    run: async () => {
+      open = [];
+      links = [];
+      refusedUntil = [];
+      return {
+        uri: `memory://${name}`,
+        options: (i) => ({ ...FAST, backend: backend(i) }),
+        kill: async (i) => {
+          refusedUntil[i] = Date.now() + 150;
+          await Promise.all((links[i] ?? []).splice(0).map((link) => link.close()));
+        },
+        cut: async () => hub.cut(),
+        stall: async () => hub.stall(),
+        restore: async () => hub.restore(),
+        slow: async () => open.forEach((pace) => pace.slow = true),
+        release: async () => hub.restore(),
+      };
+    },
+    close: async () => hub.restore(),
+  });
+}
+
+/** `link`, its answers 500 ms late once `pace` is slow; a request takes effect at once, in order. */
+function slowAnswers(link: Link, pace: { slow: boolean }): Link {
+  const late = <T>(request: () => Promise<T>) => {
+    const answer = request();
+    if (!pace.slow) return answer;
+    answer.catch(() => {}); // handled once the answer is due
+    return sleep(500).then(() => answer);
+  };
+  return {
+    readable: link.readable,
+    writable: link.writable,
+    subscribe: (channel, start) => late(() => link.subscribe(channel, start)),
+    unsubscribe: (channel) => late(() => link.unsubscribe(channel)),
+    ping: () => late(() => link.ping()),
+    close: () => link.close(),
+    ...link.read && { read: (channel, after, upTo, limit) => late(() => link.read!(channel, after, upTo, limit)) },
+  };
+}
+
+/** A redis-server of our own (others use the shared one), behind our proxy, so kills and restarts touch nobody else. */
+/** In history mode the server keeps an fsync'd append-only file: its streams outlive a restart. */
+async function redisBackbone(history: boolean): Promise<ModelBackbone> {
+  const { admin, RedisServer } = await import("../fixtures/redis.ts");
+  const dir = history ? await mkdtemp(join(tmpdir(), "streamcast-model-")) : undefined;
+  const server = await RedisServer.start(dir ? ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir] : []);
+  const proxy = new TcpProxy({ port: server.port });
+  const port = await proxy.start();
+  let direct = await admin(server.port);
+  const prefix = `model-${tag()}`;
+  let runs = 0;
+  return {
+    name: "redis://",
+    limits: { bound: 10_000, latency: 3_000, detection: 3_000 },
+    waits: [0, 20, 100, 300, 700],
+    can: { kill: true, killSubscribers: true, restart: true, slow: false },
+    run: async () => {
+      const run = runs++;
+      const name = (i: number) => `${prefix}-${run}-b${i}`;
+      return {
+        uri: `redis://127.0.0.1:${port}`,
+        options: (i) => ({ ...NETWORK, backendOptions: { clientName: name(i) } }),
+        cut: () => proxy.cut(),
+        stall: () => proxy.stall(),
+        restore: () => proxy.restore(),
+        kill: async (i) => void await direct.kill(`${name(i)}:`),
+        killSubscribers: async () => void await direct.send(["CLIENT", "KILL", "TYPE", "pubsub"]),
+        restart: async () => {
+          await direct.close();
+          await server.kill();
+          await server.restart();
+          direct = await admin(server.port);
+        },
+        release: async () => {
+          await proxy.restore();
+          if (!server.running) {
+            await server.restart();
+            direct = await admin(server.port);
+          }
+        },
+      };
+    },
+    close: async () => {
+      await direct.close();
+      await proxy.stop();
+      await server.kill();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The machine's Postgres through our proxy; kills terminate only this run's
+ * sessions (by application_name). No restart: a cluster of our own takes
+ * seconds to stop and start, too slow for a command among tens.
+ */
+async function postgresBackbone(): Promise<ModelBackbone> {
+  const { admin, SERVER, terminate } = await import("../fixtures/postgres.ts");
+  const proxy = new TcpProxy({ host: SERVER.host, port: SERVER.port });
+  const port = await proxy.start();
+  const sql = admin();
+  await sql`select 1`; // connected now: its timers exist before any run counts timers
+  const prefix = `sc-model-${tag()}`;
+  let runs = 0;
+  return {
+    name: "postgres://",
+    limits: { bound: 10_000, latency: 3_000, detection: 3_000 },
+    waits: [0, 20, 100, 300, 700],
+    can: { kill: true, killSubscribers: false, restart: false, slow: false },
+    run: async () => {
+      const run = runs++;
+      const name = (i: number) => `${prefix}-${run}-b${i}`;
+      return {
+        uri: `postgres://${SERVER.user}@127.0.0.1:${port}/${SERVER.database}`,
+        options: (i) => ({ ...NETWORK, backendOptions: { applicationName: name(i) } }),
+        cut: () => proxy.cut(),
+        stall: () => proxy.stall(),
+        restore: () => proxy.restore(),
+        kill: async (i) => void await terminate(sql, name(i)),
+        release: () => proxy.restore(),
+      };
+    },
+    close: async () => {
+      await proxy.stop();
+      await sql.end();
+    },
+  };
+}
+
+/**
+ * A broker of our own that advertises our proxy, so every client connection
+ * can be cut. No kill (Kafka has no per-client kill) and no restart (a broker
+ * takes about ten seconds to start).
+ */
+async function kafkaBackbone(): Promise<ModelBackbone> {
+  const { TestBroker } = await import("../fixtures/kafka.ts");
+  let proxy!: TcpProxy;
+  const broker = await TestBroker.create(async (port) => {
+    proxy = new TcpProxy({ port });
+    return await proxy.start();
+  });
+  return {
+    name: "kafka://",
+    limits: { bound: 15_000, latency: 8_000, detection: 3_000 },
+    waits: [0, 100, 300, 1_000],
+    can: { kill: false, killSubscribers: false, restart: false, slow: false },
+    run: async () => ({
+      uri: `kafka://127.0.0.1:${proxy.port}`,
+      redeliversAfterFaults: true,
+      options: () => ({ ...NETWORK, connectTimeout: 5_000, resyncSettle: 200 }),
+      cut: () => proxy.cut(),
+      stall: () => proxy.stall(),
+      restore: () => proxy.restore(),
+      release: () => proxy.restore(),
+    }),
+    close: async () => {
+      await proxy.stop();
+      await broker.remove();
+    },
+  };
+}

@@ -1,0 +1,7 @@
+/**
+ * The model-based randomized test (tests/_model.ts) on memory://, a bounded
+ * number of runs for CI; `npm run test:model -- --backbone memory --runs N` runs more.
+ */
+import { modelSuite } from "./model.ts";
+
+modelSuite("memory", 80);

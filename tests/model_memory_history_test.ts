@@ -1,8 +1,0 @@
-/**
- * The model-based randomized test (tests/_model.ts) on memory:// in history
- * mode, with its stronger invariants; `npm run test:model -- --backbone
- * memory --history --runs N` runs more.
- */
-import { modelSuite } from "./_model.ts";
-
-modelSuite("memory", 60, { history: true });

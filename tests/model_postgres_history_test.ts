@@ -1,8 +1,0 @@
-/**
- * The model-based randomized test (tests/_model.ts) on postgres:// in history
- * mode, with its stronger invariants; `npm run test:model -- --backbone
- * postgres --history --runs N` runs more.
- */
-import { modelSuite } from "./_model.ts";
-
-modelSuite("postgres", 40, { history: true });

@@ -1,7 +1,0 @@
-/**
- * The model-based randomized test (tests/_model.ts) on redis://, a bounded
- * number of runs for CI; `npm run test:model -- --backbone redis --runs N` runs more.
- */
-import { modelSuite } from "./_model.ts";
-
-modelSuite("redis", 60);
