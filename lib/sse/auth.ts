@@ -15,7 +15,7 @@
  * for another channel is a 403. No message ever holds the token. Part of the SSE handler.
  */
 import { createRemoteJWKSet, errors, importSPKI, type JWTPayload, jwtVerify, type JWTVerifyGetKey } from "jose";
-import { isRefusal, type Refusal, refusal } from "./refusal.ts";
+import { isRefusal, type Refusal, refusal } from "./checks.ts";
 
 /** How JWTs are verified. */
 export interface JwtSettings {

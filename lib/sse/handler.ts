@@ -36,11 +36,9 @@ import { ChannelError, ConfigError, MessageError, PayloadTooLargeError } from ".
 import { milliseconds, notAnObject, toConfigIssues } from "../contract/config.ts";
 import { type AuthSettings, authorize, createAuthenticator } from "./auth.ts";
 import { encodeSseEvent, encodeFrame, type SseEncode } from "./encoder_stream.ts";
-import { checkHost } from "./host.ts";
 import { parseCursor } from "./cursor.ts";
 import { join, type SseBroadcast, SseHub } from "./hub.ts";
-import { checkOrigin, parseOrigin, preflightHeaders } from "./origin.ts";
-import { isRefusal, type Refusal } from "./refusal.ts";
+import { checkHost, checkOrigin, isRefusal, parseOrigin, preflightHeaders, type Refusal } from "./checks.ts";
 import { readBody, BodyError } from "./body.ts";
 
 /** Options of {@linkcode sseHandler}. */

@@ -2,15 +2,13 @@
  * The request checks of `streamcast serve` on their own, fed web-standard
  * `Request`s as a `Request → Response` handler would feed them: `Host`,
  * `Origin` and bearer tokens. The command's own behaviour is tested through
- * real processes in serve_hostile_test.ts, serve_auth_test.ts and serve_cors_test.ts.
+ * real processes in tests/cli/ (serve_strangers_test.ts, serve_auth_test.ts and serve_cors_test.ts).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { authorize, channelMatches, createAuthenticator } from "../../lib/sse/auth.ts";
-import { checkHost, isLoopback } from "../../lib/sse/host.ts";
-import { checkOrigin, parseOrigin } from "../../lib/sse/origin.ts";
-import { isRefusal } from "../../lib/sse/refusal.ts";
+import { checkHost, checkOrigin, isLoopback, isRefusal, parseOrigin } from "../../lib/sse/checks.ts";
 
 const at = (host: string, headers: Record<string, string> = {}) =>
   new Request(`http://${host}/publish/news`, { method: "POST", headers: { host, ...headers } });

@@ -169,7 +169,7 @@ describe("postgres:// channel names that text cannot hold", () => {
     const [subscriber, publisher] = await Promise.all([0, 1].map(() => Broadcast.connect(SERVER_URI, options("names"))));
     try {
       const dropped = [...droppedEvents(subscriber), ...droppedEvents(publisher)];
-      // A lone surrogate is refused on every backbone (tests/hostile_input_test.ts).
+      // A lone surrogate is refused on every backbone (tests/input/refusals_test.ts).
       const names = [`nul\0inside ${uniqueChannel()}`, `${"long/".repeat(2_000)}${uniqueChannel()}`];
       const readers = names.map((name) => subscriber.subscribe(name).getReader());
       await subscriber.ready();
