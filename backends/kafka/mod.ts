@@ -3,7 +3,7 @@
  * created on first use; a message is the record's value as UTF-8, with no key
  * and no envelope, so kcat and encode/broadcaster see plain messages.
  *
- * A link (`_kafka_link.ts`) is an admin client, a producer and a consumer.
+ * A link (`link.ts`) is an admin client, a producer and a consumer.
  * Broadcast, not work sharing: each link consumes in a consumer group of its
  * own (`groupIdPrefix` plus a random UUID), deleted when the link closes, so
  * every instance receives every message. Nothing is committed to Kafka: the
@@ -23,7 +23,7 @@
  * event the core had, so the gap of an outage is filled, with no resync
  * frame; a subscriber that starts at a position, or that fell too far
  * behind, is filled by the link's `read`, which pages through partition 0
- * with a consumer of its own (`_kafka_reader.ts`). A resync frame with
+ * with a consumer of its own (`reader.ts`). A resync frame with
  * reason `gap` comes only when Kafka deleted the position to go on from:
  * the stream then goes on from the log start offset. A topic that never had
  * an event has no position before its first offset, 0: its subscription
@@ -33,13 +33,13 @@
  * a crash, a disconnect or a failed request errors the link, and the core
  * reconnects. `ping()` asks the broker for the cluster's metadata, on a
  * connection of its own. Importing this module changes nothing in kafkajs:
- * the first connector applies the idle-loop fix of `_kafkajs_idle_loop.ts`
+ * the first connector applies the idle-loop fix of `kafkajs_idle_loop.ts`
  * to kafkajs 2.2.4 only, and {@linkcode kafkajsIdleLoopFixed} tells whether
  * it is in force.
  *
  * URI: `kafka://[user:password@]host:port[,host:port…]` with
  * `?sasl=plain|scram-sha-256|scram-sha-512&user=…&password=…&tls=true&ca=/path/ca.pem`;
- * `BroadcastOptions.backendOptions` as `_kafka_config.ts` lists them (group
+ * `BroadcastOptions.backendOptions` as `config.ts` lists them (group
  * prefix, fetch wait, timeouts, retries, topic defaults, TLS options, message
  * size limit, kafkajs's log level).
  *
@@ -77,7 +77,7 @@ export const kafka: Backend = (uri, context): Connector => {
         ...client,
         logLevel: LEVELS[settings.logLevel],
         socketFactory: sockets.factory,
-        enforceRequestTimeout: false, // the sockets are destroyed instead: see _kafka_sockets.ts
+        enforceRequestTimeout: false, // the sockets are destroyed instead: see sockets.ts
       });
       return openLink({ where, driver, sockets, settings, state, dropped, history: context.history !== undefined }, signal);
     },

@@ -40,7 +40,7 @@ export const KafkaSettingsSchema = v.strictObject({
   tls: v.optional(v.record(v.string(), v.unknown())),
   /**
    * The largest message (UTF-8 bytes) sent: `publish` refuses a larger one
-   * (`_kafka_rules.ts`); one the broker refuses as too large anyway
+   * (`rules.ts`); one the broker refuses as too large anyway
    * (`message.max.bytes`) is dropped and reported to the core rather than
    * retried forever.
    */

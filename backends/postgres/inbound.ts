@@ -3,7 +3,7 @@
  * frames on a `ReadableStream`, one batch per socket read (what postgres.js
  * parsed in one go), in order. A batch that holds references to large
  * messages waits for them to be fetched, and later batches wait for it. A
- * reference that finds no message of its channel (see `_postgres_large.ts`)
+ * reference that finds no message of its channel (see `large.ts`)
  * is reported as dropped: only a failed session costs the link.
  *
  * @module

@@ -17,7 +17,7 @@
  * channel are each reported as dropped. A row is looked up by its id *and*
  * the channel the reference arrived on, so another channel's message never
  * leaves the server. The `channel` column holds the channel's name, or its
- * mapped name when text cannot hold it (`_postgres_channel.ts`).
+ * mapped name when text cannot hold it (`channel.ts`).
  *
  * The row is inserted and the reference notified in one statement, one
  * transaction: a notification is delivered at commit, so a receiver always

@@ -1,10 +1,10 @@
 /**
  * A history-mode Postgres link: messages are rows of the log table
- * (`_postgres_log.ts`), and NOTIFY only wakes the readers up.
+ * (`log.ts`), and NOTIFY only wakes the readers up.
  *
  * Like the pub/sub link, it is two sessions that never reconnect: the
- * listening one LISTENs on each channel's NOTIFY name (`_postgres_channel.ts`)
- * and reads the log (`_postgres_log_reader.ts`); the publishing one appends
+ * listening one LISTENs on each channel's NOTIFY name (`channel.ts`)
+ * and reads the log (`log_reader.ts`); the publishing one appends
  * each run of a batch as one INSERT whose NOTIFYs (empty payloads, one per
  * channel) fire at its commit, and deletes what retention lets go. The loss
  * of either session errors the link; the core then subscribes the next link

@@ -5,7 +5,7 @@
  * subscription itself, a re-read), one chunk per page read, in order.
  *
  * A page that reports committed rows not yet safe to read (see
- * `_postgres_log.ts`) schedules a re-read after a short backoff that grows
+ * `log.ts`) schedules a re-read after a short backoff that grows
  * while they stay pending: the transaction that holds them back may never
  * NOTIFY. A page that finds the cursor below the channel's swept position
  * hands on a resync frame (`gap`) and goes on from the oldest kept.

@@ -5,7 +5,7 @@
  * commit, in the order they were made — about ten times the throughput.
  * Postgres collapses a notification that repeats channel and payload within
  * one transaction, so a run ends before a repeat. Large messages (stored in a
- * table, see `_postgres_large.ts`) are one statement each, in their place.
+ * table, see `large.ts`) are one statement each, in their place.
  *
  * A message the server refuses for good (say, a character a non-UTF-8
  * database cannot hold) fails its whole run; the link then sends that run's

@@ -1,6 +1,6 @@
 /**
  * The `postgres://` backbone's rules: postgres.js (the `postgres` package).
- * Any channel works (a long name is mapped, see `_postgres_channel.ts`), and
+ * Any channel works (a long name is mapped, see `channel.ts`), and
  * any message a string can hold (a large one goes through a table).
  *
  * The URI takes the query parameters below and no other: postgres.js would

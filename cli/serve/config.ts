@@ -1,7 +1,7 @@
 /**
  * Reads `streamcast serve`'s flags and environment into one validated
  * configuration, or one-line errors: flags with the subcommands' shared
- * parser (`_args.ts`: the same grammar and messages as `pub` and `sub`), the
+ * parser (`../args.ts`: the same grammar and messages as `pub` and `sub`), the
  * backbone with `configFromEnv` (the OPAL_BROADCAST_* variables) and the Broadcast's own
  * validation. Private to the serve command.
  */
@@ -12,7 +12,7 @@ import { resolveSecurity, type SecurityConfig, type SecurityFlags } from "./secu
 
 export { UsageError };
 
-/** Everything a worker needs; the primary sends it to each worker over the IPC channel (`_serve_ipc.ts`). */
+/** Everything a worker needs; the primary sends it to each worker over the IPC channel (`ipc.ts`). */
 export interface ServeConfig {
   host: string;
   port: number;

@@ -20,7 +20,7 @@ const FIRST_RESTART_DELAY = 500;
 const MAX_RESTART_DELAY = 10_000;
 /** How long stopping workers get before they are killed. */
 const STOP_TIMEOUT = 10_000;
-/** What a worker exits with when retrying cannot help (see `EXIT` in _serve_worker.ts). */
+/** What a worker exits with when retrying cannot help (see `EXIT` in worker.ts). */
 const FATAL_EXIT = 3;
 
 const log = (line: string) => process.stderr.write(`streamcast serve[primary ${process.pid}]: ${maskUri(line)}\n`);

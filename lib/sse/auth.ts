@@ -1,5 +1,5 @@
 /**
- * Bearer-token authentication of the SSE handler (`sse_handler.ts`) and so of `streamcast serve`, over web-standard
+ * Bearer-token authentication of the SSE handler (`handler.ts`) and so of `streamcast serve`, over web-standard
  * `Headers` and WebCrypto only. Two kinds of token, either or both:
  *
  * - a static token (`--token-file`, `STREAMCAST_SERVE_TOKEN`): it may publish

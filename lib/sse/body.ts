@@ -1,6 +1,6 @@
 /**
  * The body of a publish request, read with a limit. Part of the SSE handler
- * (`sse_handler.ts`).
+ * (`handler.ts`).
  *
  * @module
  */

@@ -3,7 +3,7 @@
  * of its channels, as the `id:` of its events and as the `Last-Event-ID` a
  * client comes back with: the positions in the order of the stream's
  * channels, joined by commas, `new` for a channel without one yet. Part of
- * the SSE handler (`sse_hub.ts`).
+ * the SSE handler (`hub.ts`).
  *
  * @module
  */

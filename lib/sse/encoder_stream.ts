@@ -3,7 +3,7 @@
  * and message as JSON data (so a message with newlines is still one `data:`
  * line), `event: resync` with the channel and reason. `SseEncoderStream` puts
  * it behind a subscriber stream for a router of your own; the SSE handler
- * (`sse_handler.ts`) encodes each event once and writes the same bytes to
+ * (`handler.ts`) encodes each event once and writes the same bytes to
  * every client.
  *
  * @module

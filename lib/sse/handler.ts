@@ -2,7 +2,7 @@
  * Channels of a Broadcast served to browsers and other clients over HTTP, as
  * a web-standard handler from `Request` to `Response`: it runs unchanged in
  * `Deno.serve`, `Bun.serve`, a Hono app, a worker, and Node through
- * `nodeListener` (`sse_node.ts`). `streamcast serve` is this handler plus
+ * `nodeListener` (`node.ts`). `streamcast serve` is this handler plus
  * Node's process model.
  *
  * Routes, under `base`:

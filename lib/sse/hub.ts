@@ -5,7 +5,7 @@
  * event encoded once, and what one tick brought joined into one chunk that
  * is enqueued, the same bytes, to every client of the group; one queue per
  * client bounded in bytes; one timer for every client's keep-alive and
- * deadline. Part of the SSE handler (`sse_handler.ts`).
+ * deadline. Part of the SSE handler (`handler.ts`).
  *
  * In history mode each event carries an SSE `id:`, the group's *cursor*: the
  * position of each of its channels, joined by commas, so that a reconnecting
@@ -144,7 +144,7 @@ export class SseHub {
 
   /**
    * A client of `channels`, its stream starting with `first`; in history mode
-   * `since` (a cursor, as `parseCursor` in `sse_cursor.ts` reads one) resumes it after
+   * `since` (a cursor, as `parseCursor` in `cursor.ts` reads one) resumes it after
    * what it had. Throws what `Broadcast.subscribe` throws for a channel it
    * refuses, before anything is subscribed for the client. `ready()` writes
    * the `ready` event (with the client's cursor as its id, in history mode).

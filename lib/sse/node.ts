@@ -1,6 +1,6 @@
 /**
  * A `Request → Response` handler as a node:http request listener, so the SSE
- * handler (`sse_handler.ts`) serves from `http.createServer` too. It reads
+ * handler (`handler.ts`) serves from `http.createServer` too. It reads
  * the request and writes the response through the few members of Node's
  * `IncomingMessage` and `ServerResponse` declared here, so it needs no
  * `node:` import: the library stays web-standard.

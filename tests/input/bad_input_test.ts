@@ -1,5 +1,5 @@
 /**
- * The library against the bad-input table (`_bad_input_rows.ts`): each class
+ * The library against the bad-input table (`bad_input_rows.ts`): each class
  * of bad input is its own test. Every refusal is the expected error class
  * with its `code`, names the culprit, and holds no password in its message,
  * cause chain or fields; on a live Broadcast (memory://, and a few rows on

@@ -67,9 +67,9 @@ describe("a Deno project that links the checkout", () => {
     const { stdout } = await run(deno, ["run", "--cached-only", "--no-prompt", "main.ts"], { cwd: temp, env, timeout: 60_000 });
     const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "");
     assert.equal(result.entry, pathToFileURL(join(root, "mod.ts")).href);
-    assert.equal(result.memoryEntry, pathToFileURL(join(root, "backends", "memory.ts")).href);
+    assert.equal(result.memoryEntry, pathToFileURL(join(root, "backends", "memory", "mod.ts")).href);
     assert.deepEqual(result.frame, { type: "event", channel: "greetings", message: "hello from another project" });
-    assert.equal(result.linksWhileUp, 1, "the core loaded the same memory.ts as @streamcast/streamcast/memory");
+    assert.equal(result.linksWhileUp, 1, "the core loaded the same backends/memory/mod.ts as @streamcast/streamcast/memory");
     assert.equal(result.linksAfterDisconnect, 0);
   });
 });

@@ -123,7 +123,7 @@ describe("the npm package", () => {
     const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "");
     const installed = join(await realpath(project), "node_modules", "streamcast", "dist");
     assert.equal(result.entry, pathToFileURL(join(installed, "mod.js")).href);
-    assert.equal(result.memoryEntry, pathToFileURL(join(installed, "backends", "memory.js")).href);
+    assert.equal(result.memoryEntry, pathToFileURL(join(installed, "backends", "memory", "mod.js")).href);
     assert.deepEqual(result.frame, { type: "event", channel: "greetings", message: "hello from the tarball" });
     assert.equal(result.memoryHub, "function");
     assert.equal(result.linksWhileUp, 1, "the core loaded the same memory.js as streamcast/memory");
