@@ -1,26 +1,21 @@
-import { catchUp } from "../history/catch_up.ts";
 import { configFromEnv, type EnvOptions } from "./env.ts";
-import { ClosedError, ConfigError, configIssue, isPermissionError } from "../contract/errors.ts";
-import type { BroadcastEventListener, BroadcastEventMap } from "./events.ts";
+import { ClosedError } from "../contract/errors.ts";
+import type { BroadcastEventMap } from "./events.ts";
 import { type EventFrame, eventFrame, type Frame } from "../contract/frame.ts";
 import type { SubscribeOptions } from "../pipeline/fan_out.ts";
 import { takeHistory } from "../history/option.ts";
 import { originSequence } from "../history/origins.ts";
-import type { Connector, ConnectorContext, Direction, HistoryOptions, Link } from "../contract/link.ts";
+import type { HistoryOptions } from "../contract/link.ts";
 import { maskUri } from "../util/mask_uri.ts";
-import { type BroadcastOptions, parseOptions, parseSubscribeOptions, type ResolvedOptions } from "./options.ts";
-import { Pipeline } from "../pipeline/pipeline.ts";
-import {
-  type ChannelCheck,
-  channelCheck,
-  loadBackend,
-  type MessageCheck,
-  messageCheck,
-  parseUri,
-  validateSettings,
-} from "./schemes.ts";
-import { Subscriptions } from "../connection/subscriptions.ts";
-import { type State, Supervisor } from "../connection/supervisor.ts";
+import { TypedEventTarget } from "../util/typed_event_target.ts";
+import { type BroadcastOptions, parseOptions, parseSubscribeOptions } from "./options.ts";
+import type { Pipeline } from "../pipeline/pipeline.ts";
+import { type ChannelCheck, channelCheck, type MessageCheck, messageCheck, parseUri, validateSettings } from "./schemes.ts";
+import type { Subscriptions } from "../connection/subscriptions.ts";
+import type { State, Supervisor } from "../connection/supervisor.ts";
+import { runtimeEnv } from "./runtime_env.ts";
+import type { LazyConnector } from "./lazy_connector.ts";
+import { composeParts } from "./parts.ts";
 
 /** Counters of what a Broadcast has done since it was created. */
 export interface BroadcastStats {
@@ -60,13 +55,11 @@ export interface DisconnectReport {
  * attempt; it carries on), `resync`, `overflow`, `dropped`, `giveup`; each a
  * `CustomEvent` whose `detail` says more.
  */
-export class Broadcast extends EventTarget {
+export class Broadcast extends TypedEventTarget<BroadcastEventMap> {
   /** The backbone URI, password masked. */
   readonly uri: string;
-  readonly #url: URL;
   readonly #checkChannel: ChannelCheck;
   readonly #checkMessage: MessageCheck;
-  readonly #options: ResolvedOptions;
   /** Set in history mode. */
   readonly #history: HistoryOptions | undefined;
   /** History mode: numbers this instance's publishes. */
@@ -74,16 +67,13 @@ export class Broadcast extends EventTarget {
   readonly #subscriptions: Subscriptions;
   readonly #pipeline: Pipeline;
   readonly #supervisor: Supervisor;
-  #connector: Connector | undefined;
+  readonly #connector: LazyConnector;
   /** Why publishes are refused: closed or failed. */
   #endedWith: unknown;
   #ending: Promise<void> | undefined;
   #unsent: EventFrame[] = [];
-  #reconnects = 0;
-  #everUp = false;
   /** Whether `connect()` was called: publishes and `ready()` before it are refused. */
   #started = false;
-  #backbone = { dropped: 0, outbound: 0 };
   #waiters: { resolve(): void; reject(error: unknown): void }[] = [];
 
   /**
@@ -100,64 +90,22 @@ export class Broadcast extends EventTarget {
     const resolved = parseOptions(options);
     // History mode is the core's: the backend gets it as `ConnectorContext.history`.
     const { history, url, settings } = takeHistory(parsed, resolved.backendOptions);
-    this.#url = url;
     this.#history = history;
     this.#origin = history && originSequence();
-    this.#options = { ...resolved, backendOptions: { ...settings } };
-    this.#checkChannel = channelCheck(this.#url);
-    const { replayBufferSize, subscriberBuffer, backendOptions, backend } = this.#options;
-    if (backend === undefined) validateSettings(this.#url, backendOptions);
-    this.#checkMessage = messageCheck(this.#url, backendOptions);
-    this.#subscriptions = new Subscriptions({
-      onError: (link, error) => this.#supervisor.lost(link, error),
-      onChange: () => this.#settleWaiters(),
-      ...history && {
-        // A channel resumes after the last event this instance had, or starts with what is new.
-        start: (channel: string) => {
-          const after = this.#pipeline.fanOut.positions.get(channel);
-          return after === undefined ? "new" : { after };
-        },
-        onSubscribed: (channel: string, position: string) => this.#pipeline.fanOut.advance(channel, position),
-      },
+    const resolvedOptions = { ...resolved, backendOptions: { ...settings } };
+    const { backendOptions, backend } = resolvedOptions;
+    this.#checkChannel = channelCheck(url);
+    if (backend === undefined) validateSettings(url, backendOptions);
+    this.#checkMessage = messageCheck(url, backendOptions);
+    const parts = composeParts({ url, options: resolvedOptions, history }, {
+      emit: (type, detail) => this.emit(type, detail),
+      changed: () => this.#settleWaiters(),
+      failed: (error) => this.#onFailed(error),
     });
-    this.#pipeline = new Pipeline({
-      replayBufferSize,
-      subscriberBuffer,
-      // A subscriber set up just before a publish receives it: publishes wait
-      // for this instance's subscriptions in flight.
-      subscribing: () => this.#subscriptions.whenInSync(),
-      onWriteError: (error) => this.#supervisor.lostCurrent(error),
-      onReplayOverflow: (frame) => this.#emit("overflow", { channel: frame.channel, dropped: 1, source: "replay" }),
-      onFirstSubscriber: (channel) => this.#subscriptions.want(channel),
-      onLastSubscriber: (channel) => this.#subscriptions.unwant(channel),
-      onSubscriberOverflow: (channel, dropped) => this.#emit("overflow", { channel, dropped, source: "subscriber" }),
-      ...history && {
-        catchUp: (target, after, unfilled) => {
-          const source = {
-            whenSubscribed: (channel: string, signal: AbortSignal) => this.#subscriptions.whenSubscribed(channel, signal),
-            positions: this.#pipeline.fanOut.positions,
-            delay: (ms: number, signal: AbortSignal) => this.#options.clock.delay(ms, signal),
-            origins: (channel: string, after: string | undefined) => this.#pipeline.fanOut.originsUpTo(channel, after),
-            onGap: (channel: string) => this.#emit("resync", { channels: 1, reason: "gap", channel }),
-          };
-          catchUp(source, target, after, unfilled).catch(() => {});
-        },
-        onGap: (channel) => this.#emit("resync", { channels: 1, reason: "gap", channel }),
-      },
-    });
-    // History mode fills a gap from the backbone: no resync on reconnect; the link says when it cannot.
-    const supervised = history ? { ...this.#options, resyncOnReconnect: false } : this.#options;
-    this.#supervisor = new Supervisor(supervised, {
-      open: (signal) => this.#openLink(signal),
-      pipeline: this.#pipeline,
-      subscriptions: this.#subscriptions,
-      report: {
-        state: (state, cause) => this.#onState(state, cause),
-        attemptFailed: (error, attempt) => this.#emit("error", { error, attempt }),
-        resynced: (channels) => this.#emit("resync", { channels, reason: "reconnect" }),
-        failed: (error) => this.#onFailed(error),
-      },
-    });
+    this.#subscriptions = parts.subscriptions;
+    this.#pipeline = parts.pipeline;
+    this.#supervisor = parts.supervisor;
+    this.#connector = parts.connector;
   }
 
   /** Constructs a Broadcast and connects it. */
@@ -189,7 +137,7 @@ export class Broadcast extends EventTarget {
    * stream opened with it as `since` misses nothing from then on.
    */
   position(channel: string): string | undefined {
-    return this.#pipeline.fanOut.positions.get(channel);
+    return this.#pipeline.position(channel);
   }
 
   /** Where the connection stands. */
@@ -199,17 +147,9 @@ export class Broadcast extends EventTarget {
 
   /** Counters since creation. */
   get stats(): BroadcastStats {
-    const { outbound, sink, fanOut } = this.#pipeline;
-    return {
-      published: sink.stats.published - this.#backbone.outbound,
-      delivered: fanOut.stats.delivered,
-      buffered: outbound.stats.buffered,
-      replayed: sink.stats.replayed,
-      dropped: outbound.stats.dropped + fanOut.stats.dropped + this.#backbone.dropped,
-      reconnects: this.#reconnects,
-      resyncs: fanOut.stats.resyncs,
-      refilled: fanOut.stats.refilled,
-    };
+    const { resyncs, refilled, ...counts } = this.#pipeline.stats;
+    // The data plane counts everything but the links, which the supervisor counts; the keys keep their order.
+    return { ...counts, reconnects: this.#supervisor.reconnects, resyncs, refilled };
   }
 
   /**
@@ -236,8 +176,8 @@ export class Broadcast extends EventTarget {
       if (this.state === "up") await this.#supervisor.bounded(ending);
       await this.#supervisor.stop();
       await this.#supervisor.bounded(ending);
-      await this.#supervisor.bounded(this.#connector?.close?.() ?? Promise.resolve());
-      if (!failed) this.#pipeline.fanOut.close();
+      await this.#supervisor.bounded(this.#connector.close());
+      if (!failed) this.#pipeline.close();
       this.#settleWaiters();
     }
     return { unsent: this.#unsent.splice(0) };
@@ -310,11 +250,7 @@ export class Broadcast extends EventTarget {
    */
   subscribe(channel: string, options: SubscribeOptions = {}): ReadableStream<Frame> {
     this.#checkChannel(channel);
-    parseSubscribeOptions(options);
-    if (options.since !== undefined && options.since !== "new" && this.#history === undefined) {
-      const expected = `"new" (a stream starts at a position in history mode only: add ?history=<messages> to the URI)`;
-      throw new ConfigError([configIssue("subscribe option since", expected, JSON.stringify(options.since))]);
-    }
+    parseSubscribeOptions(options, this.#history !== undefined);
     if (this.state === "failed" || this.state === "closed") {
       const error = this.#supervisor.failure ?? new ClosedError();
       return new ReadableStream({ start: (controller) => controller.error(error) });
@@ -334,72 +270,17 @@ export class Broadcast extends EventTarget {
     });
   }
 
-  /** Listens for one of the events of {@linkcode BroadcastEventMap}; the listener gets its typed `CustomEvent`. */
-  override addEventListener<K extends keyof BroadcastEventMap>(
-    type: K,
-    listener: BroadcastEventListener<BroadcastEventMap[K]> | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /** Listens for an event by any name, as on any `EventTarget`. */
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void {
-    super.addEventListener(type, listener, options);
-  }
-
-  /** Removes a listener added for one of the events of {@linkcode BroadcastEventMap}. */
-  override removeEventListener<K extends keyof BroadcastEventMap>(
-    type: K,
-    listener: BroadcastEventListener<BroadcastEventMap[K]> | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  /** Removes a listener added for an event by any name. */
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void {
-    super.removeEventListener(type, listener, options);
-  }
-
-  /** Opens a link through this Broadcast's connector, which is made on first use. */
-  async #openLink(signal: AbortSignal): Promise<Link> {
-    if (this.#connector === undefined) {
-      const backend = this.#options.backend ?? await loadBackend(this.#url);
-      this.#connector ??= backend(this.#url, this.#context());
-    }
-    return this.#connector.open(signal);
-  }
-
-  #context(): ConnectorContext {
-    return {
-      settings: this.#options.backendOptions,
-      clock: this.#options.clock,
-      ...this.#history && { history: this.#history },
-      dropped: (frame: EventFrame, reason: unknown, direction: Direction) => {
-        this.#backbone.dropped++;
-        if (direction === "outbound") this.#backbone.outbound++;
-        this.#emit("dropped", { channel: frame.channel, frame, reason, direction, source: "backbone" });
-      },
-    };
-  }
-
   /** Stops taking publishes; what was queued ends up sent or in `unsent`. */
   #end(): Promise<void> {
     return this.#ending ??= this.#pipeline.end().then(() => void this.#unsent.push(...this.#pipeline.drain()));
   }
 
-  #onState(state: State, cause: unknown): void {
-    if (state === "up") {
-      if (this.#everUp) this.#reconnects++;
-      this.#everUp = true;
-    }
-    this.#emit("statechange", { state, cause });
-    this.#settleWaiters();
-  }
-
   #onFailed(error: unknown): void {
     this.#endedWith = error;
     this.#end();
-    this.#pipeline.fanOut.error(error);
+    this.#pipeline.fail(error);
     this.#settleWaiters();
-    this.#emit("giveup", { error });
+    this.emit("giveup", { error });
   }
 
   /** Answers the `ready()` callers whose answer is known now. */
@@ -412,24 +293,5 @@ export class Broadcast extends EventTarget {
     } else if (state === "up" && this.#subscriptions.inSync) {
       for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     }
-  }
-
-  #emit<K extends keyof BroadcastEventMap>(type: K, detail: BroadcastEventMap[K]["detail"]): void {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-}
-
-function runtimeEnv(): Record<string, string | undefined> {
-  const global = globalThis as {
-    Deno?: { env: { toObject(): Record<string, string> } };
-    process?: { env: Record<string, string | undefined> };
-  };
-  try {
-    if (global.Deno) return global.Deno.env.toObject();
-    return global.process?.env ?? {};
-  } catch (cause) {
-    if (!isPermissionError(cause)) throw cause;
-    const message = "Invalid environment: Expected access to the environment variables (Deno: run with --allow-env) but received none";
-    throw new ConfigError([{ path: "environment", expected: "access to the environment variables", received: "none", message }], { cause });
   }
 }

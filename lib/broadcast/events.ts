@@ -1,6 +1,7 @@
 import type { EventFrame } from "../contract/frame.ts";
 import type { Direction } from "../contract/link.ts";
 import type { State } from "../connection/supervisor.ts";
+import type { TypedEventListener } from "../util/typed_event_target.ts";
 
 /**
  * The events a Broadcast fires, by type, each a `CustomEvent` whose `detail`
@@ -33,4 +34,4 @@ export interface BroadcastEventMap {
  * What `Broadcast.addEventListener` takes for one of its events: a function
  * or an object with `handleEvent`, called with the typed `CustomEvent`.
  */
-export type BroadcastEventListener<E extends Event> = ((event: E) => void) | { handleEvent(event: E): void };
+export type BroadcastEventListener<E extends Event> = TypedEventListener<E>;

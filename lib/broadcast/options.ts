@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import type { Clock } from "../util/clock.ts";
 import { systemClock } from "../util/clock.ts";
-import { ConfigError } from "../contract/errors.ts";
+import { ConfigError, configIssue } from "../contract/errors.ts";
 import { milliseconds, notAnObject, toConfigIssues } from "../contract/config.ts";
 import type { Backend } from "../contract/link.ts";
 import { isPosition } from "../contract/position.ts";
@@ -127,10 +127,20 @@ const SubscribeOptionsSchema = v.strictObject({
   )),
 });
 
-/** Validates the options of one `subscribe` call; throws `ConfigError` naming the problem. */
-export function parseSubscribeOptions<T extends { signal?: AbortSignal; highWaterMark?: number; since?: string }>(options: T): T {
+/**
+ * Validates the options of one `subscribe` call; throws `ConfigError` naming
+ * the problem. A stream starts at a position (`since`) in history mode only.
+ */
+export function parseSubscribeOptions<T extends { signal?: AbortSignal; highWaterMark?: number; since?: string }>(
+  options: T,
+  historyMode: boolean,
+): T {
   notAnObject(options, "subscribe options");
   const result = v.safeParse(SubscribeOptionsSchema, options);
   if (!result.success) throw new ConfigError(toConfigIssues(result.issues, (path) => `subscribe option ${path}`));
+  if (options.since !== undefined && options.since !== "new" && !historyMode) {
+    const expected = `"new" (a stream starts at a position in history mode only: add ?history=<messages> to the URI)`;
+    throw new ConfigError([configIssue("subscribe option since", expected, JSON.stringify(options.since))]);
+  }
   return options;
 }

@@ -55,6 +55,8 @@ export class Supervisor {
   #running: Promise<void> | undefined;
   #failure: unknown;
   #started: Promise<void> | undefined;
+  /** How many times a link came up. */
+  #ups = 0;
   /** Tells `start()`'s caller of the states it waits for. */
   #notify: (state: State, cause?: unknown) => void = () => {};
 
@@ -65,6 +67,11 @@ export class Supervisor {
 
   get state(): State {
     return this.#state;
+  }
+
+  /** Links re-established after a drop: every link that came up but the first. */
+  get reconnects(): number {
+    return Math.max(0, this.#ups - 1);
   }
 
   /** Why the supervisor failed, once it has. */
@@ -219,7 +226,7 @@ export class Supervisor {
   async #afterUp(link: Link, signal: AbortSignal): Promise<void> {
     const { pipeline, subscriptions } = this.#parts;
     const { clock, resyncSettle, resyncOnReconnect } = this.#options;
-    const gap = pipeline.inbound.inGap;
+    const gap = pipeline.inGap;
     if (gap) {
       try {
         await clock.delay(resyncSettle, signal);
@@ -229,7 +236,7 @@ export class Supervisor {
     }
     const replay = pipeline.send(link);
     if (!gap) return;
-    if (!resyncOnReconnect) return pipeline.inbound.forgive();
+    if (!resyncOnReconnect) return pipeline.forgive();
     await replay;
     if (signal.aborted) return;
     this.#parts.report.resynced(pipeline.resync(subscriptions.channels));
@@ -261,6 +268,7 @@ export class Supervisor {
   #setState(state: State, cause?: unknown): void {
     if (this.#state === state) return;
     this.#state = state;
+    if (state === "up") this.#ups++;
     this.#parts.report.state(state, cause);
     this.#notify(state, cause);
   }

@@ -3,7 +3,7 @@ import { comparePositions } from "../contract/position.ts";
 import type { CatchUpTarget } from "../history/catch_up.ts";
 import { Origins } from "../history/origins.ts";
 import { RingBuffer } from "../util/ring_buffer.ts";
-import { Subscriber } from "./subscriber.ts";
+import { Subscriber, type SubscriberStats } from "./subscriber.ts";
 
 /** Options for {@linkcode FanOut}. */
 export interface FanOutOptions {
@@ -69,10 +69,9 @@ const RECENT = 1024;
 export class FanOut {
   /** Where batches of frames are written to be distributed. */
   readonly writable: WritableStream<Frame[]>;
-  /** Events accepted for delivery, events dropped on overflow, resync frames handed out, events dropped and read again (history mode). */
-  readonly stats = { delivered: 0, dropped: 0, resyncs: 0, refilled: 0 };
+  readonly #stats: SubscriberStats = { delivered: 0, dropped: 0, resyncs: 0, refilled: 0 };
   /** History mode: the position of each subscribed channel, the last event's id or where its subscription started. */
-  readonly positions: Map<string, string> = new Map();
+  readonly #positions = new Map<string, string>();
   readonly #options: FanOutOptions;
   readonly #channels = new Map<string, Set<Subscriber>>();
   /** Subscribers that held more than their bound at the end of a delivery. */
@@ -91,6 +90,16 @@ export class FanOut {
   constructor(options: FanOutOptions = {}) {
     this.#options = options;
     this.writable = new WritableStream({ write: (batch) => this.deliver(batch) });
+  }
+
+  /** Events accepted for delivery, events dropped on overflow, resync frames handed out, events dropped and read again (history mode). */
+  get stats(): { readonly delivered: number; readonly dropped: number; readonly resyncs: number; readonly refilled: number } {
+    return { ...this.#stats };
+  }
+
+  /** History mode: each subscribed channel's position (the last event's id, or where its subscription started), read-only. */
+  get positions(): ReadonlyMap<string, string> {
+    return this.#positions;
   }
 
   /** The channels that have at least one subscriber. */
@@ -116,9 +125,9 @@ export class FanOut {
       if (frame.type === "resync" && frame.reason === "gap") this.#options.onGap?.(frame.channel);
       let before: string | undefined;
       if (frame.type === "event" && frame.id !== undefined) {
-        before = this.positions.get(frame.channel);
+        before = this.#positions.get(frame.channel);
         if (before !== undefined && comparePositions(frame.id, before) <= 0) continue;
-        this.positions.set(frame.channel, frame.id);
+        this.#positions.set(frame.channel, frame.id);
         if (!this.#origins.first(frame)) continue;
         if (frame.origin !== undefined) this.#remember(frame.channel, frame.id, frame.origin);
       }
@@ -156,8 +165,8 @@ export class FanOut {
    */
   advance(channel: string, position: string): void {
     if (!this.#channels.has(channel)) return;
-    const current = this.positions.get(channel);
-    if (current === undefined || comparePositions(position, current) > 0) this.positions.set(channel, position);
+    const current = this.#positions.get(channel);
+    if (current === undefined || comparePositions(position, current) > 0) this.#positions.set(channel, position);
   }
 
   /** Opens a stream of the frames on `channel`. */
@@ -167,7 +176,7 @@ export class FanOut {
     let subscriber!: Subscriber;
     const stream = new ReadableStream<Frame>({
       start: (controller) => {
-        subscriber = new Subscriber(channel, capacity, controller, this.stats, this.positions.get(channel));
+        subscriber = new Subscriber(channel, capacity, controller, this.#stats, this.#positions.get(channel));
       },
       pull: () => subscriber.pull(),
       cancel: () => this.#remove(subscriber),
@@ -188,14 +197,11 @@ export class FanOut {
       this.#options.onFirstSubscriber?.(channel);
     }
     set.add(subscriber);
-    if (signal) {
-      const onAbort = () => {
-        this.#remove(subscriber);
-        subscriber.close();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      subscriber.detach = () => signal.removeEventListener("abort", onAbort);
-    }
+    // The listener goes once the stream ends, however it ends: a long-lived signal does not keep it.
+    signal?.addEventListener("abort", () => {
+      this.#remove(subscriber);
+      subscriber.close();
+    }, { once: true, signal: subscriber.ended });
     return stream;
   }
 
@@ -228,25 +234,21 @@ export class FanOut {
     this.#lagging.clear();
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
-    this.positions.clear();
+    this.#positions.clear();
     this.#origins.clear();
     this.#recent.clear();
     for (const set of channels) {
-      for (const subscriber of set) {
-        subscriber.detach();
-        end(subscriber);
-      }
+      for (const subscriber of set) end(subscriber);
     }
   }
 
   #remove(subscriber: Subscriber): void {
-    subscriber.detach();
     subscriber.cancel();
     this.#lagging.delete(subscriber);
     const set = this.#channels.get(subscriber.channel);
     if (!set?.delete(subscriber) || set.size > 0) return;
     this.#channels.delete(subscriber.channel);
-    this.positions.delete(subscriber.channel);
+    this.#positions.delete(subscriber.channel);
     this.#origins.forget(subscriber.channel);
     this.#recent.delete(subscriber.channel);
     this.#options.onLastSubscriber?.(subscriber.channel);

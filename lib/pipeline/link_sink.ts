@@ -20,8 +20,7 @@ export interface LinkSinkOptions {
  * outbound stage, in order.
  */
 export class LinkSink extends WritableStream<OutboundChunk> {
-  /** Counters: frames acknowledged by the backbone, of which replayed from the buffer. */
-  readonly stats = { published: 0, replayed: 0 };
+  readonly #stats = { published: 0, replayed: 0 };
   readonly #options: LinkSinkOptions;
   #writer: WritableStreamDefaultWriter<EventFrame[]> | undefined;
   readonly #inFlight: OutboundBatch[] = [];
@@ -34,6 +33,11 @@ export class LinkSink extends WritableStream<OutboundChunk> {
       close: () => this.#drained(),
     });
     this.#options = options;
+  }
+
+  /** Counters: frames acknowledged by the backbone, of which replayed from the buffer. */
+  get stats(): { readonly published: number; readonly replayed: number } {
+    return { ...this.#stats };
   }
 
   /** Whether as many batches are in flight as allowed: a producer should wait. */
@@ -72,8 +76,8 @@ export class LinkSink extends WritableStream<OutboundChunk> {
     if (writer !== this.#writer) return; // let go of already: the batch went back
     const index = this.#inFlight.indexOf(batch);
     if (index >= 0) this.#inFlight.splice(index, 1);
-    this.stats.published += batch.frames.length;
-    if (batch.replay) this.stats.replayed += batch.frames.length;
+    this.#stats.published += batch.frames.length;
+    if (batch.replay) this.#stats.replayed += batch.frames.length;
     batch.settle();
     this.#advance();
   }

@@ -34,9 +34,10 @@ export interface ReplayBufferStreamOptions {
  * const stage = new ReplayBufferStream({ capacity: 10 });
  * const writer = stage.writable.getWriter();
  * const reader = stage.readable.getReader();
+ * const next = reader.read(); // as a pipe does: a write waits for a reader
  * await writer.write(outboundBatch([{ type: "event", channel: "c", message: "1" }]));
  * const attached = stage.attach(new WritableStream());
- * const marker = (await reader.read()).value;
+ * const marker = (await next).value;
  * if (marker && "attach" in marker) marker.reached();
  * const replay = (await reader.read()).value;
  * if (!replay || !("frames" in replay) || replay.frames[0].message !== "1") throw new Error();
@@ -45,8 +46,7 @@ export interface ReplayBufferStreamOptions {
  * ```
  */
 export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundChunk> {
-  /** Counters: kept while down, dropped on overflow. */
-  readonly stats = { buffered: 0, dropped: 0 };
+  readonly #stats = { buffered: 0, dropped: 0 };
   readonly #options: ReplayBufferStreamOptions;
   readonly #capacity: number;
   /** Frames that came back from the sink: older than anything kept since the link was lost. */
@@ -74,6 +74,11 @@ export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundC
     this.#capacity = options.capacity ?? 10_000;
     this.#returned = new RingBuffer(this.#capacity);
     this.#kept = new RingBuffer(this.#capacity);
+  }
+
+  /** Counters: kept while down, dropped on overflow. */
+  get stats(): { readonly buffered: number; readonly dropped: number } {
+    return { ...this.#stats };
   }
 
   /** How many broadcasts are waiting in the buffer. */
@@ -142,10 +147,10 @@ export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundC
       return batch.settle(new BackboneUnavailableError("The backbone is down and the replay buffer is disabled"));
     }
     for (const frame of batch.frames) {
-      if (!batch.replay) this.stats.buffered++;
+      if (!batch.replay) this.#stats.buffered++;
       if (this.buffered >= this.#capacity) {
         const dropped = this.#returned.length > 0 ? this.#returned.shift()! : this.#kept.shift()!;
-        this.stats.dropped++;
+        this.#stats.dropped++;
         this.#options.onOverflow?.(dropped);
       }
       into.push(frame);

@@ -26,13 +26,12 @@ const PULL_BATCH = 64;
 
 /** One subscriber stream: what the fan-out hands it, queued until its reader pulls. */
 export class Subscriber {
-  detach: () => void = () => {};
   readonly channel: string;
   readonly #capacity: number;
   readonly #controller: ReadableStreamDefaultController<Frame>;
   readonly #stats: SubscriberStats;
   readonly #queue = new RingBuffer<Frame>(Number.MAX_SAFE_INTEGER);
-  /** Aborted once the stream ends: stops a catch-up. */
+  /** Aborted once the stream ends: stops a catch-up, and lets go of the caller's abort signal. */
   readonly #life = new AbortController();
   #waiting = false;
   #closing = false;
@@ -61,6 +60,11 @@ export class Subscriber {
     this.#stats = stats;
     this.#cursor = position;
     this.#cursorKnown = position !== undefined;
+  }
+
+  /** Aborts once the stream ends (closed, errored or cancelled). */
+  get ended(): AbortSignal {
+    return this.#life.signal;
   }
 
   /** History mode: where the reader stands, to read again from after it. */

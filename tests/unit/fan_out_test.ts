@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { describe, it } from "node:test";
 import type { Frame } from "../../mod.ts";
 import { FanOut } from "../../lib/pipeline/fan_out.ts";
@@ -135,5 +136,36 @@ describe("FanOut", () => {
     await settle();
     fanOut.deliver([event("a", "now")]);
     assert.deepEqual((await next).value, event("a", "now"));
+  });
+
+  it("a stream that ends lets go of its abort signal; an abort then unsubscribes", async () => {
+    const gone: string[] = [];
+    const fanOut = new FanOut({ onLastSubscriber: (channel) => gone.push(channel) });
+    const cancelled = new AbortController();
+    await fanOut.subscribe("a", { signal: cancelled.signal }).cancel();
+    assert.equal(getEventListeners(cancelled.signal, "abort").length, 0, "cancelled: the listener is removed");
+    const closed = new AbortController();
+    const reader = fanOut.subscribe("b", { signal: closed.signal }).getReader();
+    fanOut.close();
+    assert.equal((await reader.read()).done, true);
+    assert.equal(getEventListeners(closed.signal, "abort").length, 0, "closed: the listener is removed");
+    const aborted = new AbortController();
+    const stream = fanOut.subscribe("c", { signal: aborted.signal }).getReader();
+    aborted.abort();
+    assert.equal((await stream.read()).done, true);
+    assert.deepEqual(gone, ["a", "c"]);
+  });
+
+  it("keeps each channel's position itself: the view it hands out is read-only and follows it", () => {
+    const fanOut = new FanOut();
+    const positions = fanOut.positions;
+    fanOut.subscribe("a");
+    fanOut.deliver([{ type: "event", channel: "a", message: "m", id: "1-0" }]);
+    fanOut.advance("a", "2-0");
+    assert.equal(positions.get("a"), "2-0");
+    const stats = fanOut.stats;
+    fanOut.deliver([{ type: "event", channel: "a", message: "m", id: "3-0" }]);
+    assert.equal(stats.delivered, 1, "stats are a snapshot, not the live counters");
+    assert.equal(fanOut.stats.delivered, 2);
   });
 });

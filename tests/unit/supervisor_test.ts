@@ -89,10 +89,12 @@ describe("Supervisor", () => {
     await started;
     assert.equal(h.log.attempts.length, 6);
     assert.deepEqual(h.backoffs(), [100, 200, 400, 800, 1_000, 1_000]);
+    assert.equal(h.supervisor.reconnects, 0, "failed attempts before the first link are no reconnect");
     h.hub.cut();
     h.hub.restore();
     await h.clock.advance(100);
     assert.equal(h.supervisor.state, "up");
+    assert.equal(h.supervisor.reconnects, 1);
     assert.deepEqual(h.backoffs().slice(6), [100], "the first retry after a good connection waits minDelay again");
     await h.supervisor.stop();
   });
@@ -160,10 +162,10 @@ describe("Supervisor", () => {
     h.hub.restore();
     await h.clock.advance(100);
     assert.equal(h.supervisor.state, "up");
-    assert.equal(h.pipeline.outbound.buffered, 1);
+    assert.equal(h.pipeline.backlog, 1);
     await h.clock.advance(300);
-    assert.equal(h.pipeline.outbound.buffered, 0);
-    assert.equal(h.pipeline.sink.stats.replayed, 1);
+    assert.equal(h.pipeline.backlog, 0);
+    assert.equal(h.pipeline.stats.replayed, 1);
     await h.supervisor.stop();
   });
 
