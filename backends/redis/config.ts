@@ -162,20 +162,3 @@ export async function connectLink(
     signal.removeEventListener("abort", abandon);
   }
 }
-
-/** The part of a node-redis client that tells of its loss. */
-export interface Losable {
-  on(event: "error" | "reconnecting", listener: (error?: unknown) => void): unknown;
-}
-
-/**
- * Calls `lost(role, cause)` when a client errors or tries to reconnect on its
- * own (which would re-subscribe behind the core's back). The listeners stay
- * for the client's life: node-redis may emit after the link let it go.
- */
-export function watchLoss(clients: readonly (readonly [role: string, client: Losable])[], lost: (role: string, cause: unknown) => void): void {
-  for (const [role, client] of clients) {
-    client.on("error", (error) => lost(role, error));
-    client.on("reconnecting", () => lost(role, new Error("the client tried to reconnect on its own")));
-  }
-}

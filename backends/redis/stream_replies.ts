@@ -23,7 +23,7 @@ export const FIELD = "message";
 /** The field that holds a publish's origin (`<publisher>:<sequence>`), for the core to drop a publish sent twice. */
 export const ORIGIN = "origin";
 
-/** The field that holds the ID of the entry before (`_redis_stream_writes.ts`). */
+/** The field that holds the ID of the entry before (`stream_writes.ts`). */
 export const PREV = "prev";
 
 /** One stream entry: its ID and its fields, flat. */

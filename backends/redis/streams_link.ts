@@ -3,7 +3,7 @@
  * the channel's name, each entry holding the payload in its field `message`.
  * A publish is an entry `message <payload> origin <origin> prev <ID before it>`, added with
  * `XADD <channel> MAXLEN ~ <messages>` by a script that adds a publish sent
- * again only once (`_redis_stream_writes.ts`); with an age limit, also an
+ * again only once (`stream_writes.ts`); with an age limit, also an
  * `XTRIM <channel> MINID ~ <now - maxAge>` about once a second per channel.
  * An event's `id` is its stream ID. The `origin` field,
  * `<publisher>:<sequence>`, also lets the core drop a copy it meets anyway;
@@ -13,7 +13,7 @@
  * A link is two connections: a reader (`<clientName>:read`) running the
  * `XREAD` loop of {@linkcode StreamReader}, and a writer (`<clientName>:write`)
  * for everything else. As in pub/sub mode the client never reconnects by
- * itself and every loss errors the link.
+ * itself and every loss errors the link: its life is a {@linkcode LinkLife}.
  *
  * Events after a position are gone when that position is before the stream's
  * `max-deleted-entry-id` (Redis 7; `XDEL` moves it), before the entry before
@@ -23,12 +23,11 @@
  * @module
  */
 import { createClient, RESP_TYPES } from "redis";
-import { BackboneUnavailableError } from "../../lib/contract/errors.ts";
-import { errorMessage } from "../../lib/util/error_message.ts";
 import { type EventFrame, type Frame, resyncFrame } from "../../lib/contract/frame.ts";
 import type { ConnectorContext, HistoryOptions, Link, Start } from "../../lib/contract/link.ts";
 import { maskUri } from "../../lib/util/mask_uri.ts";
-import { connectLink, redisConfig, reportRefused, watchLoss } from "./config.ts";
+import { connectLink, redisConfig, reportRefused } from "./config.ts";
+import { LinkLife } from "./link_life.ts";
 import { appends } from "./stream_writes.ts";
 import { StreamReader } from "./stream_reader.ts";
 import {
@@ -91,35 +90,30 @@ function connection(created: unknown): Connection {
 class StreamsLink implements Link {
   readonly readable: ReadableStream<Frame[]>;
   readonly writable: WritableStream<EventFrame[]>;
-  readonly #where: string;
+  /** Rejects with the original cause when either connection is lost or errors. */
+  readonly lost: Promise<never>;
   readonly #reader: Connection;
   readonly #writer: Connection;
   readonly #context: ConnectorContext;
   readonly #history: HistoryOptions;
+  readonly #life: LinkLife<Frame[]>;
   #stream: StreamReader | undefined;
-  #controller!: ReadableStreamDefaultController<Frame[]>;
-  #error: Error | undefined;
   // When each channel was last trimmed by age, by this link.
   readonly #trimmed = new Map<string, number>();
-  #onLost!: (cause: unknown) => void;
-  /** Rejects with the original cause when either connection is lost or errors. */
-  readonly lost = new Promise<never>((_, reject) => this.#onLost = reject);
 
   constructor(where: string, reader: Connection, writer: Connection, context: ConnectorContext, history: HistoryOptions) {
-    this.#where = where;
     this.#reader = reader;
     this.#writer = writer;
     this.#context = context;
     this.#history = history;
-    this.lost.catch(() => {}); // only awaited while connecting
-    this.readable = new ReadableStream({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      cancel: () => this.close(),
+    this.#life = new LinkLife<Frame[]>({
+      where,
+      clients: [["reader", reader.client], ["writer", writer.client]],
+      ending: (error) => this.#stream?.stop(error),
     });
+    this.readable = this.#life.readable;
+    this.lost = this.#life.lost;
     this.writable = new WritableStream({ write: (batch) => this.#publish(batch) });
-    watchLoss([["reader", reader.client], ["writer", writer.client]], (role, cause) => this.#lost(role, cause));
   }
 
   /** Starts the XREAD loop on the reader connection, whose `CLIENT ID` is `id`. */
@@ -136,68 +130,59 @@ class StreamsLink implements Link {
         const { reply, info } = await readWithInfo(send, channel, read);
         return { gap: gapAfter(position, info), entries: streamsOf(reply)[0]?.[1] ?? [] };
       },
-      deliver: (frames) => this.#enqueue(frames),
+      deliver: (frames) => this.#life.enqueue(frames),
       dropped: (frame, reason) => this.#context.dropped(frame, reason, "inbound"),
       count,
       block: BLOCK,
       maxAge: this.#history.maxAge,
       clock: this.#context.clock,
     });
-    this.#stream.run().catch((error) => this.#lost("reader", error));
+    this.#stream.run().catch((error) => this.#life.lose("reader", error));
   }
 
   async subscribe(channel: string, start: Start = "new"): Promise<string> {
-    this.#check();
-    const info = await this.#guard(streamInfo(this.#writer.send, channel));
+    this.#life.check();
+    const info = await this.#life.guard(streamInfo(this.#writer.send, channel));
     let position: string;
     if (start === "new") position = info?.last ?? ZERO;
     else if (start === "oldest") position = oldestPosition(info);
     else if (!gapAfter(start.after, info)) position = start.after;
     else {
-      this.#enqueue([resyncFrame(channel, "gap")]);
+      this.#life.enqueue([resyncFrame(channel, "gap")]);
       position = oldestPosition(info);
     }
-    this.#check();
+    this.#life.check();
     this.#stream!.follow(channel, position);
     return position;
   }
 
   async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
-    this.#check();
+    this.#life.check();
     if (limit < 1) return [];
     const range = ["XRANGE", channel, after === undefined ? "-" : `(${after}`, upTo, "COUNT", String(limit)];
-    const { reply: entries, info } = await this.#guard(readWithInfo(this.#writer.send, channel, range));
+    const { reply: entries, info } = await this.#life.guard(readWithInfo(this.#writer.send, channel, range));
     if (after !== undefined && gapAfter(after, info)) return "gap";
     return eventsOf(channel, entries as Entry[], (frame, reason) => this.#context.dropped(frame, reason, "inbound"));
   }
 
   unsubscribe(channel: string): Promise<void> {
-    this.#check();
+    this.#life.check();
     this.#stream!.forget(channel);
     return Promise.resolve();
   }
 
   async ping(): Promise<void> {
-    this.#check();
+    this.#life.check();
     // The reader sits in a blocked XREAD: its round is unblocking it and hearing back.
-    await this.#guard(Promise.all([this.#writer.send(["PING"]), this.#stream!.round()]));
+    await this.#life.guard(Promise.all([this.#writer.send(["PING"]), this.#stream!.round()]));
   }
 
   close(): Promise<void> {
-    if (!this.#error) {
-      this.#error = new BackboneUnavailableError(`The connection to ${this.#where} was closed`);
-      try {
-        this.#controller.close();
-      } catch { /* cancelled or errored already */ }
-    }
-    this.#stream?.stop(this.#error);
-    this.#reader.client.destroy();
-    this.#writer.client.destroy();
-    return Promise.resolve();
+    return this.#life.close();
   }
 
   #publish(batch: EventFrame[]): Promise<void> {
-    this.#check();
+    this.#life.check();
     const { messages, maxAge } = this.#history;
     const send = this.#writer.send;
     const now = this.#context.clock.now();
@@ -216,7 +201,7 @@ class StreamsLink implements Link {
     }
     return Promise.all(sent).then(
       () => {},
-      (error) => reportRefused(batch, sent, error, () => this.#error, (frame, reason) => this.#context.dropped(frame, reason, "outbound")),
+      (error) => reportRefused(batch, sent, error, () => this.#life.error, (frame, reason) => this.#context.dropped(frame, reason, "outbound")),
     );
   }
 
@@ -228,35 +213,5 @@ class StreamsLink implements Link {
     }
     this.#trimmed.set(channel, now);
     return true;
-  }
-
-  #enqueue(frames: Frame[]): void {
-    if (!this.#error) this.#controller.enqueue(frames);
-  }
-
-  #lost(role: string, cause: unknown): void {
-    if (this.#error) return;
-    const reason = errorMessage(cause);
-    const error = new BackboneUnavailableError(`Lost the ${role} connection to ${this.#where}: ${reason}`, { cause });
-    this.#error = error;
-    this.#onLost(cause);
-    this.#controller.error(error);
-    this.#stream?.stop(error);
-    // The other connection goes too, so that every pending command settles now.
-    this.#reader.client.destroy();
-    this.#writer.client.destroy();
-  }
-
-  #check(): void {
-    if (this.#error) throw this.#error;
-  }
-
-  // A command that fails because the link went down rejects with the link's error.
-  async #guard<T>(command: Promise<T>): Promise<T> {
-    try {
-      return await command;
-    } catch (error) {
-      throw this.#error ?? error;
-    }
   }
 }
