@@ -9,8 +9,8 @@ import { memoryHub } from "../../backends/memory/mod.ts";
 import memory from "../../backends/memory/mod.ts";
 import type { Link } from "../../lib/contract/link.ts";
 import { FAST } from "../fixtures/conformance.ts";
-import { beyondRetention, slowSubscriberWithinRetention, throughGaplessOutage } from "../fixtures/gapless.ts";
-import { eventually, readEvents, sleep, uniqueChannel } from "../fixtures/support.ts";
+import { type GaplessBreak, runGapless } from "../fixtures/gapless.ts";
+import { readEvents, sleep, uniqueChannel } from "../fixtures/support.ts";
 
 const hubName = () => uniqueChannel("hub").replace(/[^a-z0-9]/gi, "");
 
@@ -241,37 +241,6 @@ describe("history mode on memory://", () => {
     }
   });
 
-  it("the gapless column: a hub cut while two instances publish", async () => {
-    const name = hubName();
-    await throughGaplessOutage({
-      uri: `memory://${name}?history=10000`,
-      options: FAST,
-      breakIt: () => Promise.resolve(memoryHub(name).cut()),
-      restore: () => Promise.resolve(memoryHub(name).restore()),
-    });
-  });
-
-  it("the gapless column: a hub that stalls (half-open) while two instances publish", async () => {
-    const name = hubName();
-    await throughGaplessOutage({
-      uri: `memory://${name}?history=10000`,
-      options: FAST,
-      breakIt: async (group) => {
-        memoryHub(name).stall();
-        await eventually(() => group.every((b) => b.state === "down"), 5_000, "the probe to find the stall");
-      },
-      restore: () => Promise.resolve(memoryHub(name).restore()),
-    });
-  });
-
-  it("the gapless column: a slow subscriber that falls behind within retention", async () => {
-    await slowSubscriberWithinRetention(`memory://${hubName()}?history=10000`, FAST);
-  });
-
-  it("the gapless column: beyond retention, exactly one resync frame (gap)", async () => {
-    await beyondRetention(`memory://${hubName()}?history=50`, 300, FAST);
-  });
-
   it("a link that comes back beyond retention: one resync frame (gap) per stream and a resync event, then the oldest kept", async () => {
     const name = hubName();
     const publisher = await Broadcast.connect(`memory://${name}?history=20`, FAST);
@@ -297,24 +266,25 @@ describe("history mode on memory://", () => {
       await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
     }
   });
-
-  it("beyond retention by age: exactly one resync frame (gap)", async () => {
-    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=1000,100ms`, FAST);
-    try {
-      const reader = broadcast.subscribe("a").getReader();
-      await broadcast.ready();
-      await broadcast.publish("a", "older");
-      await broadcast.publish("a", "old");
-      const [old] = await readEvents(reader, 1);
-      await sleep(150); // "old" is past its age
-      await broadcast.publish("a", "new");
-      const frames = await readEvents(broadcast.subscribe("a", { since: old.type === "event" ? old.id : "" }).getReader(), 1);
-      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "new"]);
-    } finally {
-      await broadcast.disconnect();
-    }
-  });
 });
+
+runGapless({
+  name: "memory://",
+  options: FAST,
+  uri: (history) => `memory://${hubName()}?history=${history}`,
+  outages: { "a hub cut": hubOutage("cut"), "a hub that stalls (half-open)": hubOutage("stall") },
+  retention: { slow: { history: "10000" }, byCount: { history: "50", published: 300 }, byAge: { history: "1000,100ms" } },
+});
+
+/** An outage of a hub of its own: `act` breaks it, `restore()` mends it. */
+function hubOutage(act: "cut" | "stall"): GaplessBreak {
+  const name = hubName();
+  return {
+    uri: () => `memory://${name}?history=10000`,
+    break: async () => memoryHub(name)[act](),
+    restore: async () => memoryHub(name).restore(),
+  };
+}
 
 /** A Broadcast whose links are kept in `links`, to be closed by the test; it reconnects after `delay` ms. */
 async function watched(uri: string, delay: number): Promise<{ broadcast: Broadcast; links: Link[] }> {

@@ -3,22 +3,22 @@
  * subscription starts, paging through what is kept, retention and its gaps,
  * large payloads, and above all commit order: rows that commit out of
  * position order, from concurrent publishers and a transaction held open,
- * each reach every subscriber exactly once.
+ * each reach every subscriber exactly once; then the gapless column.
  */
 import assert from "node:assert/strict";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import postgres from "postgres";
-import { Broadcast, type BroadcastOptions } from "../../mod.ts";
+import type { BroadcastOptions } from "../../mod.ts";
 import { postgresBackend } from "../../backends/postgres/mod.ts";
 import { channelName } from "../../backends/postgres/channel.ts";
 import { eventFrame, type EventFrame, type Frame } from "../../lib/contract/frame.ts";
 import { comparePositions } from "../../lib/contract/position.ts";
 import type { HistoryOptions, Link } from "../../lib/contract/link.ts";
-import { beyondRetention, slowSubscriberWithinRetention, throughGaplessOutage } from "../fixtures/gapless.ts";
+import { proxyOutages, runGapless } from "../fixtures/gapless.ts";
 import { admin, SERVER, SERVER_URI, sized, terminate } from "../fixtures/postgres.ts";
 import { TcpProxy } from "../fixtures/proxy.ts";
-import { connectorContext, eventually, readEvents, sleep, uniqueChannel, within } from "../fixtures/support.ts";
+import { connectorContext, eventually, sleep, uniqueChannel, within } from "../fixtures/support.ts";
 
 const unhandled: unknown[] = [];
 process.on("unhandledRejection", (error) => void unhandled.push(error));
@@ -462,79 +462,35 @@ const OUTAGE: BroadcastOptions = {
   connectTimeout: 2_000,
 };
 
-function options(what: string): BroadcastOptions {
-  return { ...OUTAGE, backendOptions: { applicationName: appName(what), historyTable: TABLE } };
-}
+/** For the gapless column: an admin session that ends the instances' sessions, and a proxy to cut and stall. */
+let gaplessSql: postgres.Sql;
+const gaplessProxy = new TcpProxy({ host: SERVER.host, port: SERVER.port });
+const GAPLESS_APP = appName("gapless");
 
-describe("postgres:// history mode through a Broadcast: the gapless column", () => {
-  let sql: postgres.Sql;
-  const proxy = new TcpProxy({ host: SERVER.host, port: SERVER.port });
-  let proxied = "";
-
-  before(async () => {
-    sql = admin();
-    proxied = `postgres://${SERVER.user}@127.0.0.1:${await proxy.start()}/${SERVER.database}?history=1000`;
-  });
-  after(async () => {
-    await proxy.stop();
-    await sql.end();
-  });
-
-  it("the server terminating every session under publish load: every message once, in order, no resync", async () => {
-    await throughGaplessOutage({
-      uri: `${SERVER_URI}?history=1000`,
-      options: options("gapless-terminate"),
-      breakIt: async () => {
-        assert.equal(await terminate(sql, appName("gapless-terminate")) >= 1, true);
-      },
-      restore: async () => {},
-    });
-  });
-
-  it("a proxy that cuts every connection and refuses new ones for a while", async () => {
-    await throughGaplessOutage({ uri: proxied, options: options("gapless-cut"), breakIt: () => proxy.cut(), restore: () => proxy.restore() });
-  });
-
-  it("a proxy that stalls (a dead peer behind a firewall), found by the liveness probe", async () => {
-    await throughGaplessOutage({
-      uri: proxied,
-      options: options("gapless-stall"),
-      breakIt: async (group) => {
-        await proxy.stall();
-        await eventually(() => group.every((b) => b.state !== "up"), 5_000, "the probe to find the stall");
-      },
-      restore: () => proxy.restore(),
-    });
-  });
-
-  it("a slow subscriber that falls behind within retention misses nothing", async () => {
-    await slowSubscriberWithinRetention(`${SERVER_URI}?history=10000`, options("gapless-slow"));
-  });
-
-  it("beyond retention, exactly one resync frame (gap) per stream", async () => {
-    await beyondRetention(`${SERVER_URI}?history=50`, 300, options("gapless-retention"));
-  });
-
-  it("beyond retention by age: exactly one resync frame (gap), then what is kept", async () => {
-    const broadcast = await Broadcast.connect(`${SERVER_URI}?history=1000,100ms`, options("gapless-age"));
-    try {
-      const channel = uniqueChannel("age");
-      const reader = broadcast.subscribe(channel).getReader();
-      await broadcast.ready();
-      await broadcast.publish(channel, "older");
-      await broadcast.publish(channel, "old");
-      const { value: older } = await reader.read();
-      await sleep(150); // both are past their age
-      await broadcast.publish(channel, "new");
-      const swept = async () => (await sql.unsafe(`select 1 from "${TABLE}_swept" where channel = $1`, [channel])).length > 0;
-      await eventually(swept, 2_000, "the publisher's sweep");
-      const since = older?.type === "event" ? older.id : "";
-      const frames = await readEvents(broadcast.subscribe(channel, { since }).getReader(), 1);
-      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "new"]);
-    } finally {
-      await broadcast.disconnect();
-    }
-  });
+runGapless({
+  name: "postgres://",
+  options: { ...OUTAGE, backendOptions: { applicationName: GAPLESS_APP, historyTable: TABLE } },
+  start: async () => {
+    gaplessSql = admin();
+    await gaplessProxy.start();
+  },
+  stop: async () => {
+    await gaplessProxy.stop();
+    await gaplessSql?.end();
+  },
+  uri: (history) => `${SERVER_URI}?history=${history}`,
+  outages: {
+    "every session terminated by the server": {
+      uri: () => `${SERVER_URI}?history=1000`,
+      break: async () => assert.equal(await terminate(gaplessSql, GAPLESS_APP) >= 1, true, "sessions to terminate"),
+    },
+    ...proxyOutages(() => gaplessProxy, () => `postgres://${SERVER.user}@127.0.0.1:${gaplessProxy.port}/${SERVER.database}?history=1000`),
+  },
+  retention: {
+    slow: { history: "10000" },
+    byCount: { history: "50", published: 300 },
+    byAge: { history: "1000,100ms", swept: async (channel) => (await gaplessSql.unsafe(`select 1 from "${TABLE}_swept" where channel = $1`, [channel])).length > 0 },
+  },
 });
 
 describe("postgres:// leaves nothing behind in history mode", () => {
