@@ -25,11 +25,11 @@
  * history ≥ 0.5× pub/sub and ≥ 0.9× raw in throughput.
  */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { createClient } from "redis";
-import { Broadcast } from "../mod.ts";
-import { type Endpoint, latency, median, percentile, throughput } from "./_measure.ts";
+import { benchFlags } from "./_args.ts";
+import { compare, type Figures, type Side } from "./_measure.ts";
+import { streamcastSide } from "./_streamcast.ts";
 
 const CHUNK = 1_000;
 const SIZE = 100;
@@ -37,55 +37,11 @@ const KEEP = 100_000;
 const GOAL = { overPubSub: 0.5, overRaw: 0.9 };
 const PAYLOAD = "x".repeat(SIZE);
 
-const { values } = parseArgs({
-  options: {
-    backbone: { type: "string", default: "all" },
-    redis: { type: "string", default: "redis://127.0.0.1:6379" },
-    postgres: { type: "string", default: "postgres://postgres@127.0.0.1:5432/test" },
-    messages: { type: "string", default: "50000" },
-    runs: { type: "string", default: "5" },
-    rate: { type: "string", default: "2000" },
-    seconds: { type: "string", default: "3" },
-    json: { type: "boolean", default: false },
-  },
+const { messages, runs, rate, seconds, json, ...flags } = benchFlags({ messages: 50_000, runs: 5, rate: 2_000, seconds: 3 }, {
+  backbone: "all",
+  redis: "redis://127.0.0.1:6379",
+  postgres: "postgres://postgres@127.0.0.1:5432/test",
 });
-const number = (name: keyof typeof values) => {
-  const value = Number(values[name]);
-  if (!(value > 0)) throw new Error(`Invalid --${name}: Expected a positive number but received ${JSON.stringify(values[name])}`);
-  return value;
-};
-const messages = number("messages");
-const runs = number("runs");
-const rate = number("rate");
-const seconds = number("seconds");
-
-/** One side: publish, a callback per message received, teardown. */
-interface Side extends Endpoint {
-  close(): Promise<void>;
-}
-
-let channels = 0;
-const channel = () => `bench-history-${process.pid}-${channels++}`;
-
-/** streamcast on `uri`: a publishing Broadcast and a subscribing one. */
-async function streamcastSide(uri: string): Promise<Side> {
-  const options = { resyncSettle: 0, subscriberBuffer: messages };
-  const [publisher, subscriber] = await Promise.all([Broadcast.connect(uri, options), Broadcast.connect(uri, options)]);
-  return {
-    publish: (channel, message) => publisher.publish(channel, message),
-    async subscribe(channel, onMessage) {
-      const reader = subscriber.subscribe(channel).getReader();
-      void (async () => {
-        for (let r = await reader.read(); !r.done; r = await reader.read()) {
-          if (r.value.type === "event") onMessage(r.value.message);
-          else throw new Error(`a resync frame (${r.value.reason}): the run is not clean`);
-        }
-      })();
-      await subscriber.ready();
-    },
-    close: async () => void await Promise.all([publisher.disconnect(), subscriber.disconnect()]),
-  };
-}
 
 /**
  * node-redis by hand: XADD MAXLEN ~ on one connection, an XREAD BLOCK loop per
@@ -185,60 +141,32 @@ async function rawPostgres(uri: string): Promise<Side> {
   };
 }
 
-interface Figures {
-  msgsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-}
-
-async function measure(name: string, sides: Record<string, () => Promise<Side>>): Promise<Record<string, Figures>> {
-  const results: Record<string, Figures[]> = Object.fromEntries(Object.keys(sides).map((side) => [side, []]));
-  for (let run = 0; run <= runs; run++) {
-    for (const [side, open] of Object.entries(sides)) {
-      if (!values.json) process.stderr.write(`${name} ${run === 0 ? "warm-up" : `run ${run}/${runs}`}: ${side} …\n`);
-      const opened = await open();
-      try {
-        const { msgsPerSecond } = await throughput(opened, channel(), messages, PAYLOAD, CHUNK);
-        const sorted = (await latency(opened, channel(), PAYLOAD, rate, seconds)).sort((a, b) => a - b);
-        if (run > 0) results[side].push({ msgsPerSecond, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) });
-      } finally {
-        await opened.close();
-      }
-    }
-  }
-  return Object.fromEntries(Object.entries(results).map(([side, list]) => [side, {
-    msgsPerSecond: median(list.map((r) => r.msgsPerSecond)),
-    p50Ms: median(list.map((r) => r.p50Ms)),
-    p99Ms: median(list.map((r) => r.p99Ms)),
-  }]));
-}
+/** streamcast in each mode on `uri`. */
+const modes = (uri: string) => ({
+  "pub/sub": () => streamcastSide(uri, { subscriberBuffer: messages }),
+  history: () => streamcastSide(`${uri}?history=${KEEP}`, { subscriberBuffer: messages }),
+});
 
 const BACKBONES = {
-  redis: () => {
-    const uri = values.redis!;
-    return {
-      "pub/sub": () => streamcastSide(uri),
-      history: () => streamcastSide(`${uri}?history=${KEEP}`),
-      raw: () => rawRedis(uri),
-      "raw+origin": () => rawRedis(uri, true),
-    };
-  },
-  postgres: () => {
-    const uri = values.postgres!;
-    return { "pub/sub": () => streamcastSide(uri), history: () => streamcastSide(`${uri}?history=${KEEP}`), raw: () => rawPostgres(uri) };
-  },
+  redis: () => ({ ...modes(flags.redis), raw: () => rawRedis(flags.redis), "raw+origin": () => rawRedis(flags.redis, true) }),
+  postgres: () => ({ ...modes(flags.postgres), raw: () => rawPostgres(flags.postgres) }),
 };
 
-const chosen = values.backbone === "all" ? Object.keys(BACKBONES) : [values.backbone!];
+const chosen = flags.backbone === "all" ? Object.keys(BACKBONES) : [flags.backbone];
 const report: Record<string, unknown> = { node: process.version, messages, bytes: SIZE, chunk: CHUNK, rate, seconds, runs, goal: GOAL };
 for (const name of chosen) {
   if (!(name in BACKBONES)) throw new Error(`Invalid --backbone: Expected redis, postgres or all but received ${JSON.stringify(name)}`);
-  const figures = await measure(name, BACKBONES[name as keyof typeof BACKBONES]());
+  const figures: Record<string, Figures> = await compare(BACKBONES[name as keyof typeof BACKBONES](), {
+    messages, payload: PAYLOAD, chunk: CHUNK, runs, rate, seconds,
+    log: (line) => json || process.stderr.write(`${name} ${line}\n`),
+  });
+  const spoilt = Object.entries(figures).filter(([, f]) => f.resyncs > 0);
+  if (spoilt.length > 0) throw new Error(`${name}: resync frames on ${spoilt.map(([side]) => side).join(", ")}: the runs are not clean`);
   const overPubSub = figures.history.msgsPerSecond / figures["pub/sub"].msgsPerSecond;
   const overRaw = figures.history.msgsPerSecond / figures.raw.msgsPerSecond;
   const overSameEntry = figures["raw+origin"] && figures.history.msgsPerSecond / figures["raw+origin"].msgsPerSecond;
   report[name] = { ...figures, historyOverPubSub: overPubSub, historyOverRaw: overRaw, historyOverRawWithOrigin: overSameEntry };
-  if (values.json) continue;
+  if (json) continue;
   console.log(`\n${name}: ${messages.toLocaleString("en")} messages of ${SIZE} bytes in chunks of ${CHUNK}; latency at ${rate.toLocaleString("en")} msgs/s for ${seconds} s; median of ${runs} alternating runs`);
   console.log(`${"".padEnd(12)}${"msgs/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
   for (const [side, f] of Object.entries(figures)) {
@@ -248,4 +176,4 @@ for (const name of chosen) {
   console.log(`history ${overPubSub.toFixed(2)}x pub/sub (goal >= ${GOAL.overPubSub}x), ${overRaw.toFixed(2)}x raw${sameEntry} (goal >= ${GOAL.overRaw}x) — ` +
     (overPubSub >= GOAL.overPubSub && overRaw >= GOAL.overRaw ? "goals met" : "goal missed"));
 }
-if (values.json) console.log(JSON.stringify(report, null, 2));
+if (json) console.log(JSON.stringify(report, null, 2));

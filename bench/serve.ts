@@ -9,9 +9,9 @@
  *
  * For each client count N, each system in turn: a fresh server, its worker
  * RSS with no client, N clients opened from `--loaders` load processes
- * (`_load.ts`) and their RSS once all N had their ready event; then, per
+ * (`serve/load.ts`) and their RSS once all N had their ready event; then, per
  * rate R, one second of warm-up and `--duration` seconds at R msgs/s from a
- * publisher in this process straight onto Redis (`_serve_publish.ts`),
+ * publisher in this process straight onto Redis (`serve/publish.ts`),
  * counted until every delivery arrived or none came for 2 s (20 s at most). The rates
  * of an N stop at the first saturated step: under 95 % of the offered
  * deliveries a second, p99 above `--p99` ms, any loss, any delivery out of
@@ -22,30 +22,34 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { usage } from "./_args.ts";
 import { type Loads, startLoads } from "./serve/loads.ts";
 import { cpuMs, killAll, rss, type Server, sleep, startServer, sum } from "./serve/procs.ts";
 import { publishAt, type Publisher, socketIoPublisher, streamcastPublisher } from "./serve/publish.ts";
 import { type Bounds, type Idle, idleTable, kneeLines, LABEL, saturation, type Step, stepTable, type System } from "./serve/report.ts";
 import { type ClientKind, now, quantile } from "./serve/wire.ts";
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: "string", default: "2" },
-    clients: { type: "string", default: "1000,5000" },
-    rates: { type: "string", default: "10,20,50,100,200" },
-    size: { type: "string", default: "100" },
-    duration: { type: "string", default: "3" },
-    warmup: { type: "string", default: "1" },
-    uri: { type: "string", default: "redis://127.0.0.1:6379" },
-    only: { type: "string" },
-    idle: { type: "string" },
-    loaders: { type: "string", default: "2" },
-    "sio-client": { type: "string", default: "raw" },
-    p99: { type: "string", default: "50" },
-    profile: { type: "string" },
-    json: { type: "boolean", default: false },
-  },
-});
+const OPTIONS = {
+  workers: { type: "string", default: "2" },
+  clients: { type: "string", default: "1000,5000" },
+  rates: { type: "string", default: "10,20,50,100,200" },
+  size: { type: "string", default: "100" },
+  duration: { type: "string", default: "3" },
+  warmup: { type: "string", default: "1" },
+  uri: { type: "string", default: "redis://127.0.0.1:6379" },
+  only: { type: "string" },
+  idle: { type: "string" },
+  loaders: { type: "string", default: "2" },
+  "sio-client": { type: "string", default: "raw" },
+  p99: { type: "string", default: "50" },
+  profile: { type: "string" },
+  json: { type: "boolean", default: false },
+} as const;
+const { values } = parseArgs({ options: { ...OPTIONS, help: { type: "boolean" } } });
+if (values.help) {
+  console.log(usage(OPTIONS));
+  process.exit(0);
+}
 const number = (name: keyof typeof values, text = String(values[name])) => {
   const n = Number(text.replaceAll("_", ""));
   if (!(n > 0)) throw new Error(`Invalid --${name}: Expected a positive number but received ${JSON.stringify(text)}`);

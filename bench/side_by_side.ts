@@ -8,17 +8,17 @@
  * Each run publishes `--messages` on memory:// from one Broadcast to another,
  * in chunks of 1,000, read by 1 subscriber (and by 100, with a twentieth of the
  * messages); the figure is the median of the runs after a warm-up of each.
+ * Both checkouts are driven by this one's harness (_streamcast.ts,
+ * _measure.ts), so only their Broadcast differs.
  */
 import { resolve } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import type { Broadcast as BroadcastType, Frame } from "../mod.ts";
+import type { Broadcast } from "../mod.ts";
+import { channel, median, throughput } from "./_measure.ts";
+import { streamcastSide } from "./_streamcast.ts";
 
-type BroadcastClass = typeof BroadcastType;
-
-const CHUNK = 1_000;
-const CHANNEL = "bench";
 const MESSAGE = "x".repeat(100);
 
 const { values } = parseArgs({
@@ -30,79 +30,59 @@ if (values.before === undefined) {
 }
 const n = Number(values.messages);
 const runs = Number(values.runs);
-const sides: [string, BroadcastClass][] = [
+const sides: [string, typeof Broadcast][] = [
   ["before", (await import(pathToFileURL(resolve(values.before, "mod.ts")).href)).Broadcast],
   ["after", (await import("../mod.ts")).Broadcast],
 ];
 
 let hubs = 0;
+const hub = () => `memory://side-by-side-${hubs++}`;
 
-/** Milliseconds for `messages` published to `subscribers` readers on another instance. */
-async function once(Broadcast: BroadcastClass, messages: number, subscribers: number): Promise<number> {
-  const uri = `memory://side-by-side-${hubs++}`;
-  const publisher = await Broadcast.connect(uri);
-  const receiver = await Broadcast.connect(uri, { subscriberBuffer: messages });
-  const readers = Array.from({ length: subscribers }, () => count(receiver.subscribe(CHANNEL), messages));
-  await receiver.ready();
-  const start = performance.now();
-  for (let i = 0; i < messages;) {
-    let last!: Promise<void>;
-    for (const end = Math.min(messages, i + CHUNK); i < end; i++) last = publisher.publish(CHANNEL, MESSAGE);
-    await last;
+/** Events a second: `messages` published to `subscribers` readers on another instance. */
+async function once(broadcast: typeof Broadcast, messages: number, subscribers: number): Promise<number> {
+  const side = await streamcastSide(hub(), { broadcast, subscriberBuffer: messages });
+  try {
+    return (await throughput(side, { messages, payload: MESSAGE, subscribers })).msgsPerSecond * subscribers;
+  } finally {
+    await side.close();
   }
-  const counts = await Promise.all(readers);
-  const elapsed = performance.now() - start;
-  await Promise.all([publisher.disconnect(), receiver.disconnect()]);
-  if (counts.some((c) => c !== messages)) throw new Error(`lost events: ${counts.join()}`);
-  return elapsed;
-}
-
-async function count(stream: ReadableStream<Frame>, messages: number): Promise<number> {
-  let events = 0;
-  for await (const frame of stream) {
-    if (frame.type === "event" && ++events === messages) break;
-  }
-  return events;
 }
 
 /** Microseconds per publish → receive, one message at a time. */
-async function roundTrip(Broadcast: BroadcastClass, messages: number): Promise<number> {
-  const uri = `memory://side-by-side-${hubs++}`;
-  const publisher = await Broadcast.connect(uri);
-  const receiver = await Broadcast.connect(uri);
-  const reader = receiver.subscribe(CHANNEL).getReader();
-  await receiver.ready();
+async function roundTrip(broadcast: typeof Broadcast, messages: number): Promise<number> {
+  const side = await streamcastSide(hub(), { broadcast });
+  const ch = channel();
+  let arrived!: () => void;
+  await side.subscribe(ch, () => arrived());
   const start = performance.now();
   for (let i = 0; i < messages; i++) {
-    publisher.publish(CHANNEL, MESSAGE);
-    await reader.read();
+    const received = new Promise<void>((resolve) => arrived = resolve);
+    void side.publish(ch, MESSAGE);
+    await received;
   }
   const elapsed = performance.now() - start;
-  await Promise.all([publisher.disconnect(), receiver.disconnect()]);
+  await side.close();
   return (elapsed * 1000) / messages;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 for (const [label, messages, subscribers] of [["1 subscriber", n, 1], ["100 subscribers", Math.floor(n / 20), 100]] as const) {
-  const times: Record<string, number[]> = { before: [], after: [] };
-  for (const [, Broadcast] of sides) await once(Broadcast, messages, subscribers); // warm-up
+  const rates: Record<string, number[]> = { before: [], after: [] };
+  for (const [, broadcast] of sides) await once(broadcast, messages, subscribers); // warm-up
   for (let run = 0; run < runs; run++) {
-    for (const [name, Broadcast] of run % 2 === 0 ? sides : [...sides].reverse()) {
-      times[name].push(await once(Broadcast, messages, subscribers));
+    for (const [name, broadcast] of run % 2 === 0 ? sides : [...sides].reverse()) {
+      rates[name].push(await once(broadcast, messages, subscribers));
     }
   }
-  const events = messages * subscribers;
-  const rate = (ms: number) => `${(events / ms / 1e3).toFixed(2)} M events/s`;
-  const [before, after] = [median(times.before), median(times.after)];
-  console.log(`${label}: before ${rate(before)}, after ${rate(after)}; after/before throughput ${(before / after).toFixed(3)}×`);
+  const rate = (perSecond: number) => `${(perSecond / 1e6).toFixed(2)} M events/s`;
+  const [before, after] = [median(rates.before), median(rates.after)];
+  console.log(`${label}: before ${rate(before)}, after ${rate(after)}; after/before throughput ${(after / before).toFixed(3)}×`);
 }
 
 {
   const times: Record<string, number[]> = { before: [], after: [] };
   for (let run = 0; run < runs; run++) {
-    for (const [name, Broadcast] of run % 2 === 0 ? sides : [...sides].reverse()) {
-      times[name].push(await roundTrip(Broadcast, 5_000));
+    for (const [name, broadcast] of run % 2 === 0 ? sides : [...sides].reverse()) {
+      times[name].push(await roundTrip(broadcast, 5_000));
     }
   }
   const [before, after] = [median(times.before), median(times.after)];

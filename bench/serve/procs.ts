@@ -11,7 +11,7 @@ import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { deferred } from "../../lib/util/deferred.ts";
-import { freePort } from "../../tests/fixtures/net.ts";
+import { freePort } from "../../scripts/dev/net.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
@@ -153,9 +153,9 @@ function healthz(port: number): Promise<{ worker: number; state?: string } | und
   });
 }
 
-/** A load process (`_load.ts`), forked with an IPC channel in a process group of its own. */
+/** A load process (`load.ts`), forked with an IPC channel in a process group of its own. */
 export function forkLoad(): ChildProcess {
-  return track(fork(fileURLToPath(new URL("../_load.ts", import.meta.url)), [], {
+  return track(fork(fileURLToPath(new URL("./load.ts", import.meta.url)), [], {
     cwd: ROOT,
     execArgv: ["--import", "tsx"],
     detached: true,

@@ -7,7 +7,7 @@
  */
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient } from "redis";
-import { Broadcast } from "../../mod.ts";
+import { streamcastSide } from "../_streamcast.ts";
 import { sleep } from "./procs.ts";
 import { message, now } from "./wire.ts";
 
@@ -17,11 +17,8 @@ export interface Publisher {
 }
 
 export async function streamcastPublisher(uri: string, channel: string): Promise<Publisher> {
-  const broadcast = await Broadcast.connect(uri);
-  return {
-    publish: (text) => broadcast.publish(channel, text),
-    close: async () => void await broadcast.disconnect(),
-  };
+  const side = await streamcastSide(uri);
+  return { publish: (text) => side.publish(channel, text), close: () => side.close() };
 }
 
 export async function socketIoPublisher(uri: string, key: string, room: string): Promise<Publisher> {

@@ -2,7 +2,7 @@
  * The peer of `streamcast serve` in `bench/serve.ts`: socket.io on node:cluster
  * with the Redis adapter, as a Node developer would set it up.
  *
- *   node --import tsx bench/_socketio_server.ts --port <n> --workers <n> --uri redis://… --key <prefix>
+ *   node --import tsx bench/serve/socketio_server.ts --port <n> --workers <n> --uri redis://… --key <prefix>
  *
  * Each worker holds one Redis publisher and one subscriber (the adapter's),
  * accepts WebSocket only (no polling, so no sticky sessions are needed behind

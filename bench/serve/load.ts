@@ -11,8 +11,8 @@ import net from "node:net";
 import process from "node:process";
 import { io } from "socket.io-client";
 import { WebSocket } from "ws";
-import { deferred } from "../lib/util/deferred.ts";
-import { type FromLoad, histogram, type LoadStats, now, parseMessage, record, type ToLoad } from "./serve/wire.ts";
+import { deferred } from "../../lib/util/deferred.ts";
+import { type FromLoad, histogram, type LoadStats, now, parseMessage, record, type ToLoad } from "./wire.ts";
 
 /** Connections being opened at once: a burst beyond the listen backlog costs SYN retries of a second or more. */
 const OPENING = 200;
