@@ -19,7 +19,7 @@
  * ```
  *
  * A `Broadcast` is a pipeline of web streams over a backend's `Link` (two
- * streams of batches, plus `subscribe`, `ping` and `close`); the stages are
+ * streams of batches, plus `subscribe`, `unsubscribe`, `ping` and `close`); the stages are
  * exported, to compose over a link of your own:
  *
  * - outbound: {@linkcode TickBatcher} gathers a tick's publishes into one

@@ -5,7 +5,7 @@
  *   npx tsx examples/demo.ts
  *
  * The full demonstration, with outages and checks, is `streamcast demo`
- * (`npm start`, cli/demo.ts).
+ * (`npm start`, cli/demo/mod.ts).
  */
 import { Broadcast } from "../mod.ts";
 

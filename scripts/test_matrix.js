@@ -116,7 +116,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 
-// The Kafka tests share one broker (tests/fixtures/kafka.ts) and leave it up
+// The Kafka tests share one broker (scripts/dev/kafka.ts) and leave it up
 // for the next test file; the run stops it, and any broker of this checkout a
 // test left behind, unless it was running before the run started.
 const KAFKA_CACHE = local(".cache/kafka");

@@ -2,7 +2,7 @@
  * What the core knows of a backbone without loading its driver: the package
  * the backend needs, which channel names it accepts, how large a message may
  * be, and which URI parts and settings it reads. Each backend states its rules
- * in a small driver-free file of its own (`backends/_<name>_rules.ts`), which
+ * in a small driver-free file of its own (`backends/<name>/rules.ts`), which
  * the scheme table imports.
  *
  * @module

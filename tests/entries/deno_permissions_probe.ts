@@ -1,5 +1,5 @@
 /**
- * Run by tests/deno_permissions_test.ts under Deno with some permissions left
+ * Run by tests/runtimes/deno_permissions_test.ts under Deno with some permissions left
  * out: what a Broadcast on the URI given as its argument does when the
  * runtime refuses it one. Prints one line per outcome; exits 1 if connect()
  * is still retrying after a few seconds.

@@ -8,7 +8,7 @@
  * settles: delivered, or refused with ChannelError or MessageError.
  *
  * Runs per property: `FUZZ_RUNS` (default 300), e.g. `FUZZ_RUNS=5000 node
- * --import tsx --test tests/fuzz_test.ts`. A failure prints fast-check's seed
+ * --import tsx --test tests/input/fuzz_test.ts`. A failure prints fast-check's seed
  * and path, to replay it with `{ seed, path }` in `fc.assert`'s options.
  */
 import assert from "node:assert/strict";

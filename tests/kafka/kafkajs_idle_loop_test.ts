@@ -21,7 +21,7 @@ describe("kafkajs idle-loop fix", () => {
     assert.equal(lock.packages["node_modules/kafkajs"].version, CHECKED_KAFKAJS_VERSION);
   });
 
-  it("is not applied by importing backends/kafka.ts, and is in force once a Kafka connector is built", async () => {
+  it("is not applied by importing backends/kafka/mod.ts, and is in force once a Kafka connector is built", async () => {
     const probe = fileURLToPath(new URL("../entries/kafkajs_idle_loop_probe.ts", import.meta.url));
     const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
     const args = deno ? ["run", "-A", "--no-check", probe] : ["--import", "tsx", probe];

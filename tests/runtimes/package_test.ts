@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -126,7 +126,7 @@ describe("the npm package", () => {
     assert.equal(result.memoryEntry, pathToFileURL(join(installed, "backends", "memory", "mod.js")).href);
     assert.deepEqual(result.frame, { type: "event", channel: "greetings", message: "hello from the tarball" });
     assert.equal(result.memoryHub, "function");
-    assert.equal(result.linksWhileUp, 1, "the core loaded the same memory.js as streamcast/memory");
+    assert.equal(result.linksWhileUp, 1, "the core loaded the same backends/memory/mod.js as streamcast/memory");
     assert.equal(result.linksAfterDisconnect, 0, "disconnect() closes the link to the hub");
     assert.equal(result.redis?.name, "UnsupportedBackendError", JSON.stringify(result.redis));
     assert.match(result.redis.message, /"redis" package/);
@@ -144,5 +144,29 @@ describe("the npm package", () => {
       assert.equal(existsSync(join(project, "node_modules", driver)), false, `${driver} was installed`);
     }
     assert.ok(existsSync(join(project, "node_modules", "valibot", "package.json")), "valibot is installed");
+  });
+
+  test("every public specifier imports from the installed package; the backends' once their driver is beside it", async () => {
+    // After the test above: the drivers a user would install, linked from this checkout.
+    for (const driver of ["redis", "@redis", "postgres", "kafkajs"]) {
+      await symlink(join(root, "node_modules", driver), join(project, "node_modules", driver), "dir");
+    }
+    const importer = String.raw`
+      const exported = {};
+      for (const specifier of ["streamcast", "streamcast/env", "streamcast/sse", "streamcast/memory", "streamcast/redis", "streamcast/postgres", "streamcast/kafka"]) {
+        const module = await import(specifier);
+        exported[specifier] = Object.keys(module).sort();
+      }
+      console.log(JSON.stringify(exported));
+    `;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", importer], project, 30_000);
+    const exported = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as Record<string, string[]>;
+    assert.ok(exported["streamcast"].includes("Broadcast"), stdout);
+    assert.ok(exported["streamcast/env"].includes("configFromEnv"), stdout);
+    assert.ok(exported["streamcast/sse"].includes("sseHandler"), stdout);
+    assert.ok(exported["streamcast/memory"].includes("memoryHub"), stdout);
+    for (const backend of ["redis", "postgres", "kafka"]) {
+      assert.ok(exported[`streamcast/${backend}`].includes("default"), `streamcast/${backend}: ${stdout}`);
+    }
   });
 });

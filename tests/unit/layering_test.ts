@@ -62,9 +62,31 @@ describe("layering", () => {
     ]);
   });
 
-  it("fails on a backend loaded lazily outside the scheme table", () => {
-    const problems = layeringProblems(new Map([["lib/pipeline/a.ts", `const m = await import("../../backends/redis/mod.ts");`]]));
-    assert.deepEqual(problems, ["lib/pipeline/a.ts loads backends/redis/mod.ts lazily"]);
+  it("fails on a backend loaded lazily outside the scheme table, or named by another file of lib/broadcast/", () => {
+    const problems = layeringProblems(new Map([
+      ["lib/pipeline/a.ts", `const m = await import("../../backends/redis/mod.ts");`],
+      ["lib/broadcast/b.ts", `const m = await import("../../backends/redis/mod.ts");`],
+      ["lib/broadcast/c.ts", `import { rules } from "../../backends/redis/rules.ts";`],
+    ]));
+    assert.deepEqual(problems, [
+      "lib/pipeline/a.ts loads backends/redis/mod.ts lazily",
+      "lib/broadcast/b.ts loads backends/redis/mod.ts lazily",
+      "lib/broadcast/c.ts imports backends/redis/rules.ts: only lib/broadcast/schemes.ts names backends",
+    ]);
+  });
+
+  it("fails on a computed import(), and on a file of lib/ or backends/ in a folder the table does not name", () => {
+    const problems = layeringProblems(new Map([
+      ["lib/pipeline/a.ts", `const u = "../../backends/redis/mod.ts";\nconst m = await import(u);`],
+      ["backends/nats/mod.ts", `import { Pipeline } from "../../lib/pipeline/pipeline.ts";`],
+      ["lib/extra/x.ts", `export const x = 1;`],
+      ["tests/t.ts", `export const t = 1;`],
+    ]));
+    assert.deepEqual(problems, [
+      "lib/pipeline/a.ts loads a computed module (import(u)): only a literal can be checked",
+      "backends/nats/mod.ts is in no folder of the table: give its folder a rule",
+      "lib/extra/x.ts is in no folder of the table: give its folder a rule",
+    ]);
   });
 
   it("fails on an import cycle, a type-only one included, and not on an import in a doc comment", () => {
