@@ -69,7 +69,7 @@
  */
 export { Broadcast } from "./lib/broadcast/broadcast.ts";
 export type { BroadcastStats, DisconnectReport } from "./lib/broadcast/broadcast.ts";
-export type { EventFrame, Frame, ResyncFrame } from "./lib/contract/frame.ts";
+export type { EventFrame, Frame, Recovery, ResyncFrame } from "./lib/contract/frame.ts";
 export type { BroadcastOptions } from "./lib/broadcast/options.ts";
 export type { EnvConfig, EnvOptions } from "./lib/broadcast/env.ts";
 export { configFromEnv } from "./lib/broadcast/env.ts";
@@ -89,10 +89,10 @@ export {
   PayloadTooLargeError,
   UnsupportedBackendError,
 } from "./lib/contract/errors.ts";
-export { comparePositions } from "./lib/contract/position.ts";
+export { comparePositions, epochOf, sameLog } from "./lib/contract/position.ts";
 export { Origins } from "./lib/history/origins.ts";
 export type { CatchUpTarget } from "./lib/history/catch_up.ts";
-export { FanOut, type FanOutOptions, type SubscribeOptions } from "./lib/pipeline/fan_out.ts";
+export { FanOut, type FanOutOptions, type SubscribeOptions, type Subscription } from "./lib/pipeline/fan_out.ts";
 export { ReplayBufferStream, type ReplayBufferStreamOptions } from "./lib/pipeline/replay_buffer_stream.ts";
 export { ResyncStream } from "./lib/pipeline/resync_stream.ts";
 export { LinkSink, type LinkSinkOptions } from "./lib/pipeline/link_sink.ts";

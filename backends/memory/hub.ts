@@ -9,6 +9,7 @@
 import { BackboneUnavailableError } from "../../lib/contract/errors.ts";
 import type { EventFrame } from "../../lib/contract/frame.ts";
 import type { HistoryOptions, Link } from "../../lib/contract/link.ts";
+import { atPlace, fromLog, newEpoch, placeOf } from "../../lib/contract/position.ts";
 import type { Clock } from "../../lib/util/clock.ts";
 import { RingBuffer } from "../../lib/util/ring_buffer.ts";
 import { type HubSide, MemoryLink } from "./link.ts";
@@ -21,12 +22,20 @@ export interface MemoryHub {
   subscribers(channel: string): number;
   /** Whether the hub refuses or stalls new links. */
   readonly state: "up" | "down" | "stalled";
+  /** The epoch of the hub's history, in every position it gives out: a restart takes a new one. */
+  readonly epoch: string;
   /** Errors every open link and refuses new ones until `restore()`. */
   cut(reason?: string): void;
   /** Open links stop answering without closing; new links hang until `restore()`. */
   stall(): void;
   /** Accepts new links again. */
   restore(): void;
+  /**
+   * Restarts the hub as a server without persistence: cuts every open link,
+   * forgets every channel's history, takes a new epoch (a position from
+   * before is then a gap), and accepts links again.
+   */
+  restart(): void;
 }
 
 const hubs = new Map<string, Hub>();
@@ -69,10 +78,15 @@ class Hub implements MemoryHub, HubSide {
   /** History mode: what is kept, and each channel's events. */
   #keep: { messages: number; maxAge: number } | undefined;
   readonly #kept = new Map<string, Kept>();
+  #epoch = newEpoch();
 
   readonly name: string;
   constructor(name: string) {
     this.name = name;
+  }
+
+  get epoch(): string {
+    return this.#epoch;
   }
 
   get connections(): number {
@@ -115,6 +129,13 @@ class Hub implements MemoryHub, HubSide {
     this.#wake();
   }
 
+  restart(): void {
+    this.cut("the memory hub restarted");
+    this.#kept.clear();
+    this.#epoch = newEpoch();
+    this.restore();
+  }
+
   deliver(batch: readonly EventFrame[], now: number): void {
     for (const sent of batch) {
       const frame = this.#record(sent, now);
@@ -133,31 +154,35 @@ class Hub implements MemoryHub, HubSide {
     let kept = this.#kept.get(sent.channel);
     if (kept === undefined) this.#kept.set(sent.channel, kept = { last: 0, dropped: 0, events: new RingBuffer(messages) });
     const { channel, message, origin } = sent;
-    const frame: EventFrame = { type: "event", channel, message, id: String(++kept.last), ...origin !== undefined && { origin } };
+    const frame: EventFrame = { type: "event", channel, message, id: atPlace(this.#epoch, String(++kept.last)), ...origin !== undefined && { origin } };
     if (kept.events.push({ frame, at: now }) !== undefined) kept.dropped++;
     return frame;
   }
 
   /** The channel's last position. */
   position(channel: string): string {
-    return String(this.#kept.get(channel)?.last ?? 0);
+    return atPlace(this.#epoch, String(this.#kept.get(channel)?.last ?? 0));
   }
 
   /**
    * The kept events of `channel` after `after` (from the oldest when
    * undefined) up to `upTo`, at most `limit`; "gap" when some after `after`
-   * are no longer kept.
+   * are no longer kept, or `after` is from another epoch (before a restart,
+   * another hub's).
    */
   history(channel: string, after: string | undefined, upTo: string, limit: number, now: number): EventFrame[] | "gap" {
+    if (after !== undefined && !fromLog(after, this.#epoch)) return "gap";
+    const place = after === undefined ? undefined : placeOf(after);
     const kept = this.#kept.get(channel);
-    if (kept === undefined) return after === undefined || after === "0" ? [] : "gap";
+    if (kept === undefined) return place === undefined || place === "0" ? [] : "gap";
     this.#expire(kept, now);
-    if (after !== undefined && !/^\d{1,15}$/.test(after)) return "gap"; // not a position of this hub
-    const from = after === undefined ? kept.dropped : Number(after);
+    if (place !== undefined && !/^\d{1,15}$/.test(place)) return "gap"; // not a position of this hub
+    const from = place === undefined ? kept.dropped : Number(place);
     if (from < kept.dropped) return "gap";
     const frames: EventFrame[] = [];
     const first = kept.last - kept.events.length + 1;
-    for (let n = Math.max(from + 1, first); n <= Math.min(Number(upTo), kept.last) && frames.length < limit; n++) {
+    const last = Math.min(Number(placeOf(upTo)), kept.last);
+    for (let n = Math.max(from + 1, first); n <= last && frames.length < limit; n++) {
       frames.push(kept.events.at(n - first)!.frame);
     }
     return frames;

@@ -8,6 +8,7 @@
 import { BackboneUnavailableError } from "../../lib/contract/errors.ts";
 import { type EventFrame, type Frame, resyncFrame } from "../../lib/contract/frame.ts";
 import type { Link, Start } from "../../lib/contract/link.ts";
+import { atPlace, epochOf, placeOf } from "../../lib/contract/position.ts";
 import type { Clock } from "../../lib/util/clock.ts";
 import { TickBatcher } from "../../lib/util/tick_batcher.ts";
 
@@ -83,7 +84,9 @@ export class MemoryLink implements Link {
         missed = this.hub.history(channel, after, position, Infinity, this.#now()) as EventFrame[];
       }
       for (const frame of missed) this.receive(frame);
-      return after ?? (missed.length > 0 ? String(Number(missed[0].id) - 1) : position);
+      // A position issued before epochs is a place in this log: it starts there, in this epoch.
+      if (after !== undefined) return atPlace(epochOf(position), placeOf(after));
+      return missed.length > 0 ? before(missed[0].id!) : position;
     });
   }
 
@@ -135,4 +138,9 @@ export class MemoryLink implements Link {
     if (this.stalled) return new Promise(() => {}); // garbage once the link is dropped
     return Promise.resolve(action());
   }
+}
+
+/** The position right before `position`, in its log. */
+function before(position: string): string {
+  return atPlace(epochOf(position), String(Number(placeOf(position)) - 1));
 }

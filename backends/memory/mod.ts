@@ -9,8 +9,12 @@
  *
  * In history mode the hub keeps each channel's last events (as many as the
  * largest `messages` any connector asked for, and no older than its
- * `maxAge`), numbered 1, 2, … per channel; a link resumes after a position,
- * so a cut or a stall of the hub costs a subscriber nothing it keeps.
+ * `maxAge`), numbered 1, 2, … per channel after the hub's epoch
+ * (`k3x9q2…:1`); a link resumes after a position, so a cut or a stall of the
+ * hub costs a subscriber nothing it keeps. `memoryHub(name).restart()` is a
+ * server restart without persistence: history is forgotten and the hub
+ * takes a new epoch, so a position from before (or from another hub) is a
+ * gap: one resync frame, then the hub's history from its oldest.
  *
  * @module
  */

@@ -1,8 +1,8 @@
 import { configFromEnv, type EnvOptions } from "./env.ts";
 import { ClosedError } from "../contract/errors.ts";
 import type { BroadcastEventMap } from "./events.ts";
-import { type EventFrame, eventFrame, type Frame } from "../contract/frame.ts";
-import type { SubscribeOptions } from "../pipeline/fan_out.ts";
+import { type EventFrame, eventFrame, type Frame, type Recovery } from "../contract/frame.ts";
+import type { SubscribeOptions, Subscription } from "../pipeline/fan_out.ts";
 import { takeHistory } from "../history/option.ts";
 import { originSequence } from "../history/origins.ts";
 import type { HistoryOptions } from "../contract/link.ts";
@@ -36,7 +36,12 @@ export interface BroadcastStats {
   reconnects: number;
   /** Resync frames handed to subscribers. */
   resyncs: number;
-  /** History mode: events dropped from a lagging subscriber's queue and read again from the backbone for it. */
+  /**
+   * History mode: events read again from the backbone's history for a
+   * subscriber whose backlog was dropped (it lagged beyond `subscriberBuffer`):
+   * what history still kept of that backlog (less than was dropped after a
+   * resync frame `gap`), and what arrived while it was read.
+   */
   refilled: number;
 }
 
@@ -140,7 +145,7 @@ export class Broadcast extends TypedEventTarget<BroadcastEventMap> {
     return this.#pipeline.position(channel);
   }
 
-  /** Where the connection stands. */
+  /** Where the connection stands: `idle` until `connect()` is called, then `connecting`, `up`, `down`, `failed` or `closed`. */
   get state(): State {
     return this.#supervisor.state;
   }
@@ -247,13 +252,16 @@ export class Broadcast extends TypedEventTarget<BroadcastEventMap> {
   /**
    * Opens a stream of the frames on `channel`: events, and resync frames
    * after a gap. Cancelling the stream or aborting `signal` unsubscribes.
+   * Its `recovery` says whether a stream that starts at a position (`since`,
+   * history mode) got everything after it.
    */
-  subscribe(channel: string, options: SubscribeOptions = {}): ReadableStream<Frame> {
+  subscribe(channel: string, options: SubscribeOptions = {}): Subscription {
     this.#checkChannel(channel);
     parseSubscribeOptions(options, this.#history !== undefined);
     if (this.state === "failed" || this.state === "closed") {
       const error = this.#supervisor.failure ?? new ClosedError();
-      return new ReadableStream({ start: (controller) => controller.error(error) });
+      const stream = new ReadableStream<Frame>({ start: (controller) => controller.error(error) });
+      return Object.assign(stream, { recovery: Promise.resolve<Recovery>({ recovered: false, reason: "unreadable" }) });
     }
     return this.#pipeline.subscribe(channel, options);
   }

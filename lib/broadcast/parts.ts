@@ -54,6 +54,9 @@ export function composeParts({ url, options, history }: PartsConfig, report: Par
     ...history && {
       // A channel resumes after the last event this instance had, or starts with what is new.
       start: (channel: string): Start => {
+        // After a gap the last link went on from the oldest its log kept, and nothing came since:
+        // the next one does the same, rather than find the old position lost a second time.
+        if (pipeline.gapped(channel)) return "oldest";
         const after = pipeline.position(channel);
         return after === undefined ? "new" : { after };
       },

@@ -47,6 +47,19 @@ export function eventFrame(channel: string, message: string): EventFrame {
   return { type: "event", channel, message };
 }
 
+/**
+ * Whether a subscription that started after a position (`since`, an SSE
+ * resume) got everything after it: `recovered: true`, or `false` with why
+ * not: `gap` (the log no longer keeps what came after it), `replaced` (the
+ * position is from a log since made again: another epoch), `unknown` (a
+ * position this log has not reached: another log's, or a forged one),
+ * `unreadable` (the backbone's history could not be read). When it is false,
+ * the stream also gets a resync frame (`gap`).
+ */
+export type Recovery =
+  | { readonly recovered: true }
+  | { readonly recovered: false; readonly reason: "gap" | "replaced" | "unknown" | "unreadable" };
+
 /** Builds a resync frame. */
 export function resyncFrame(channel: string, reason: ResyncFrame["reason"]): ResyncFrame {
   return { type: "resync", channel, reason };

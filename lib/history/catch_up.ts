@@ -1,5 +1,5 @@
-import { type Frame, resyncFrame, type ResyncFrame } from "../contract/frame.ts";
-import { comparePositions } from "../contract/position.ts";
+import { type Frame, type Recovery, resyncFrame, type ResyncFrame } from "../contract/frame.ts";
+import { comparePositions, epochOf, sameLog } from "../contract/position.ts";
 import type { Origins } from "./origins.ts";
 import type { Link } from "../contract/link.ts";
 
@@ -22,6 +22,8 @@ export interface CatchUpTarget {
   room(): Promise<void>;
   /** Ends the catch-up: a resync frame first when `resync` is given, then the held live events past `through`. */
   release(through: string | undefined, resync?: ResyncFrame["reason"]): void;
+  /** Says, once, whether the subscriber gets everything after where it asked to start. */
+  recovered(recovery: Recovery): void;
 }
 
 /** What a catch-up reads from: the current link and the fan-out's channel positions. */
@@ -29,7 +31,7 @@ export interface CatchUpSource {
   /** Resolves with the current link once it has acknowledged `channel`; waits across links. */
   whenSubscribed(channel: string, signal: AbortSignal): Promise<Link>;
   /** Each subscribed channel's live position. */
-  readonly positions: ReadonlyMap<string, string>;
+  position(channel: string): string | undefined;
   /** Waits before trying again after a failed read. */
   delay(ms: number, signal: AbortSignal): Promise<void>;
   /** The publishes known to have come at or before `after` on `channel`: their copies after it are dropped. */
@@ -68,38 +70,70 @@ export async function catchUp(
   const { channel, signal } = target;
   let failures = 0;
   const origins = source.origins(channel, after);
+  /** What was asked for is gone: say so, then go on from the oldest kept. */
+  const lost = (reason: "gap" | "replaced") => {
+    target.recovered({ recovered: false, reason });
+    source.onGap(channel);
+    target.fill([resyncFrame(channel, "gap")]);
+    after = undefined;
+  };
   try {
     for (;;) {
       const link = await source.whenSubscribed(channel, signal);
-      const upTo = source.positions.get(channel);
-      if (link.read === undefined) return target.release(upTo, unfilled);
+      const upTo = source.position(channel);
+      if (link.read === undefined) {
+        target.recovered({ recovered: false, reason: "unreadable" });
+        return target.release(upTo, unfilled);
+      }
       // No position yet: the channel has had no event (a Kafka topic's first offset has nothing before it).
-      if (upTo === undefined) return target.release(after);
+      if (upTo === undefined) {
+        // An empty log (a Kafka topic with nothing yet) may still be another log than `after`'s: one made again.
+        if (after !== undefined && epochOf(after) !== undefined && await link.read(channel, after, after, 1).catch(() => undefined) === "gap") {
+          lost("replaced");
+          continue;
+        }
+        target.recovered({ recovered: true });
+        return target.release(after);
+      }
       const drops = target.heldDrops();
+      if (after !== undefined && !sameLog(after, upTo)) {
+        // A position from a log since made again (another epoch): nothing after it is in this one.
+        lost("replaced");
+        continue;
+      }
       if (after !== undefined && comparePositions(after, upTo) > 0) {
-        if (await reaches(source, channel, after, signal)) return target.release(after);
+        if (await reaches(source, channel, after, signal)) {
+          target.recovered({ recovered: true });
+          return target.release(after);
+        }
+        target.recovered({ recovered: false, reason: "unknown" });
         source.onGap(channel);
         return target.release(upTo, "gap");
       }
-      if (after !== undefined && comparePositions(after, upTo) === 0) return target.release(after);
+      if (after !== undefined && comparePositions(after, upTo) === 0) {
+        target.recovered({ recovered: true });
+        return target.release(after);
+      }
       let page: Awaited<ReturnType<NonNullable<Link["read"]>>>;
       try {
         page = await link.read(channel, after, upTo, target.pageSize);
         failures = 0;
       } catch {
         // A lost link: the next one reads on. A link that keeps failing to read cannot fill the gap.
-        if (++failures >= READ_ATTEMPTS) return target.release(upTo, unfilled);
+        if (++failures >= READ_ATTEMPTS) {
+          target.recovered({ recovered: false, reason: "unreadable" });
+          return target.release(upTo, unfilled);
+        }
         await source.delay(50 * failures, signal);
         continue;
       }
       signal.throwIfAborted();
       if (page === "gap") {
-        // What was asked for is gone: say so, then go on from the oldest kept.
-        source.onGap(channel);
-        target.fill([resyncFrame(channel, "gap")]);
-        after = undefined;
+        lost("gap");
         continue;
       }
+      // The first page read: what was asked for is there (a later page trimmed meanwhile still gets a resync frame).
+      target.recovered({ recovered: true });
       target.fill(page.filter((frame) => origins.first(frame)));
       after = page.length < target.pageSize ? upTo : page[page.length - 1].id ?? upTo;
       await target.room();
@@ -114,8 +148,8 @@ export async function catchUp(
 /** Whether the instance's position on `channel` reaches `position` within {@linkcode AHEAD} ms. */
 async function reaches(source: CatchUpSource, channel: string, position: string, signal: AbortSignal): Promise<boolean> {
   for (let waited = 0; waited < AHEAD; waited += 20) {
-    const now = source.positions.get(channel);
-    if (now !== undefined && comparePositions(now, position) >= 0) return true;
+    const now = source.position(channel);
+    if (now !== undefined && sameLog(now, position) && comparePositions(now, position) >= 0) return true;
     await source.delay(20, signal);
   }
   return false;

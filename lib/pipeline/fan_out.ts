@@ -1,5 +1,5 @@
-import type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
-import { comparePositions } from "../contract/position.ts";
+import { type EventFrame, type Frame, type Recovery, resyncFrame } from "../contract/frame.ts";
+import { comparePositions, epochOf, sameLog } from "../contract/position.ts";
 import type { CatchUpTarget } from "../history/catch_up.ts";
 import { Origins } from "../history/origins.ts";
 import { RingBuffer } from "../util/ring_buffer.ts";
@@ -40,6 +40,17 @@ export interface SubscribeOptions {
    * starts with a resync frame (`gap`), then the oldest kept.
    */
   since?: string;
+}
+
+/**
+ * A subscriber stream. `recovery` settles once it knows whether it got
+ * everything after where it started: at once for a stream that starts with
+ * what is new; for one that starts at a position (`since`) once history has
+ * been read from there (history mode).
+ */
+export interface Subscription extends ReadableStream<Frame> {
+  /** Whether the stream got everything after where it started; see {@linkcode Recovery}. */
+  readonly recovery: Promise<Recovery>;
 }
 
 /** History mode: how many of a channel's last events a catch-up can know came before where it starts. */
@@ -84,6 +95,8 @@ export class FanOut {
    * copy of a publish whose original it starts after is dropped too.
    */
   readonly #recent = new Map<string, RingBuffer<EventFrame>>();
+  /** History mode: channels whose subscribers were told of a gap since their last event. */
+  readonly #gapped = new Set<string>();
   #sweep: ReturnType<typeof setTimeout> | undefined;
 
   /** Makes a fan-out with no subscribers; `options` sets the lag bound and the callbacks. */
@@ -97,9 +110,18 @@ export class FanOut {
     return { ...this.#stats };
   }
 
-  /** History mode: each subscribed channel's position (the last event's id, or where its subscription started), read-only. */
-  get positions(): ReadonlyMap<string, string> {
-    return this.#positions;
+  /**
+   * History mode: whether the link said `channel`'s gap could not be filled
+   * (a resync frame, `gap`) and no event came since: its position is then
+   * one the log has lost, and the link went on from the oldest it kept.
+   */
+  gapped(channel: string): boolean {
+    return this.#gapped.has(channel);
+  }
+
+  /** History mode: where a subscribed channel stands (its last event's id, or where its subscription started). */
+  position(channel: string): string | undefined {
+    return this.#positions.get(channel);
   }
 
   /** The channels that have at least one subscriber. */
@@ -122,11 +144,16 @@ export class FanOut {
     for (const frame of batch) {
       const subscribers = this.#channels.get(frame.channel);
       if (subscribers === undefined) continue;
-      if (frame.type === "resync" && frame.reason === "gap") this.#options.onGap?.(frame.channel);
+      if (frame.type === "resync" && frame.reason === "gap") {
+        this.#options.onGap?.(frame.channel);
+        this.#gapped.add(frame.channel);
+      }
       let before: string | undefined;
       if (frame.type === "event" && frame.id !== undefined) {
         before = this.#positions.get(frame.channel);
-        if (before !== undefined && comparePositions(frame.id, before) <= 0) continue;
+        if (before !== undefined && !sameLog(frame.id, before)) this.#replaced(frame.channel, subscribers);
+        else if (before !== undefined && comparePositions(frame.id, before) <= 0) continue;
+        this.#gapped.delete(frame.channel);
         this.#positions.set(frame.channel, frame.id);
         if (!this.#origins.first(frame)) continue;
         if (frame.origin !== undefined) this.#remember(frame.channel, frame.id, frame.origin);
@@ -136,6 +163,18 @@ export class FanOut {
       }
     }
     if (this.#lagging.size > 0) this.#sweep ??= setTimeout(() => this.#dropLagging(), 0);
+  }
+
+  /**
+   * History mode: an event of another log (another epoch) than the channel's
+   * position came without a gap frame before it: the log was made again
+   * under the link. What the old log held past the position is gone: a gap.
+   */
+  #replaced(channel: string, subscribers: Set<Subscriber>): void {
+    if (this.#gapped.has(channel)) return; // the link said so already
+    this.#options.onGap?.(channel);
+    const gap = resyncFrame(channel, "gap");
+    for (const subscriber of subscribers) subscriber.push(gap);
   }
 
   #remember(channel: string, id: string, origin: string): void {
@@ -154,7 +193,7 @@ export class FanOut {
     const before: EventFrame[] = [];
     for (let i = 0; i < recent.length; i++) {
       const frame = recent.at(i)!;
-      if (comparePositions(frame.id!, after) <= 0) before.push(frame);
+      if (sameLog(frame.id!, after) && comparePositions(frame.id!, after) <= 0) before.push(frame);
     }
     return Origins.after(before);
   }
@@ -166,11 +205,17 @@ export class FanOut {
   advance(channel: string, position: string): void {
     if (!this.#channels.has(channel)) return;
     const current = this.#positions.get(channel);
-    if (current === undefined || comparePositions(position, current) > 0) this.#positions.set(channel, position);
+    // A position in another log: the link started the channel in a log made again, after a
+    // gap frame; one without an epoch where the channel had one: the link found no log of
+    // that epoch (a gap) and starts in one that has none yet.
+    const epochless = epochOf(position) === undefined && current !== undefined && epochOf(current) !== undefined;
+    if (current === undefined || epochless || !sameLog(position, current) || comparePositions(position, current) > 0) {
+      this.#positions.set(channel, position);
+    }
   }
 
   /** Opens a stream of the frames on `channel`. */
-  subscribe(channel: string, options: SubscribeOptions = {}): ReadableStream<Frame> {
+  subscribe(channel: string, options: SubscribeOptions = {}): Subscription {
     const { signal, since = "new" } = options;
     const capacity = options.highWaterMark ?? this.#options.highWaterMark ?? 1000;
     let subscriber!: Subscriber;
@@ -180,7 +225,8 @@ export class FanOut {
       },
       pull: () => subscriber.pull(),
       cancel: () => this.#remove(subscriber),
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: 0 }) as ReadableStream<Frame> & { recovery: Promise<Recovery> };
+    stream.recovery = subscriber.recovery;
     if (signal?.aborted) {
       subscriber.close();
       return stream;
@@ -189,6 +235,8 @@ export class FanOut {
     if (catchUp && since !== "new") {
       const after = since === "oldest" ? undefined : since;
       catchUp(subscriber.hold(after), after, "gap");
+    } else {
+      subscriber.recovered({ recovered: true }); // nothing before it was asked for
     }
     let set = this.#channels.get(channel);
     if (set === undefined) {
@@ -235,6 +283,7 @@ export class FanOut {
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
     this.#positions.clear();
+    this.#gapped.clear();
     this.#origins.clear();
     this.#recent.clear();
     for (const set of channels) {
@@ -249,6 +298,7 @@ export class FanOut {
     if (!set?.delete(subscriber) || set.size > 0) return;
     this.#channels.delete(subscriber.channel);
     this.#positions.delete(subscriber.channel);
+    this.#gapped.delete(subscriber.channel);
     this.#origins.forget(subscriber.channel);
     this.#recent.delete(subscriber.channel);
     this.#options.onLastSubscriber?.(subscriber.channel);

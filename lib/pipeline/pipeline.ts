@@ -1,7 +1,7 @@
 import { catchUp, type CatchUpSource } from "../history/catch_up.ts";
-import type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
+import type { EventFrame, ResyncFrame } from "../contract/frame.ts";
 import type { Direction, Link } from "../contract/link.ts";
-import { FanOut, type FanOutOptions, type SubscribeOptions } from "./fan_out.ts";
+import { FanOut, type FanOutOptions, type SubscribeOptions, type Subscription } from "./fan_out.ts";
 import { LinkSink } from "./link_sink.ts";
 import { type OutboundBatch, outboundBatch } from "./outbound_batch.ts";
 import { ReplayBufferStream } from "./replay_buffer_stream.ts";
@@ -15,9 +15,9 @@ export interface PipelineOptions {
   /** How far a subscriber may lag before its backlog is dropped. */
   subscriberBuffer: number;
   /**
-   * While batches pass straight to a link, a promise that holds them (this
-   * instance's subscriptions in flight), or undefined; buffered batches are
-   * never held.
+   * A promise that holds publishes while this instance's subscriptions are
+   * in flight, or undefined: batches passing straight to a link, and the
+   * replay of the buffer to a new link, wait for it.
    */
   subscribing?: () => Promise<void> | undefined;
   /** A write to the link failed: the link is lost. */
@@ -32,7 +32,7 @@ export interface PipelineOptions {
    * channel positions; `onGap` is also told when a link says a channel's gap
    * cannot be filled.
    */
-  history?: Omit<CatchUpSource, "positions" | "origins">;
+  history?: Omit<CatchUpSource, "position" | "origins">;
 }
 
 /** The data plane's counters since the pipeline was made (see `BroadcastStats`). */
@@ -49,7 +49,7 @@ export interface PipelineStats {
   readonly dropped: number;
   /** Resync frames handed to subscribers. */
   readonly resyncs: number;
-  /** History mode: events dropped from a lagging subscriber's queue and read again for it. */
+  /** History mode: events read again from history for a subscriber whose backlog was dropped. */
   readonly refilled: number;
 }
 
@@ -84,7 +84,11 @@ export class Pipeline {
   readonly #backbone = { dropped: 0, outbound: 0 };
 
   constructor(options: PipelineOptions) {
-    const outbound = this.#outbound = new ReplayBufferStream({ capacity: options.replayBufferSize, onOverflow: options.onReplayOverflow });
+    const outbound = this.#outbound = new ReplayBufferStream({
+      capacity: options.replayBufferSize,
+      onOverflow: options.onReplayOverflow,
+      hold: options.subscribing,
+    });
     const writer = this.#writer = outbound.writable.getWriter();
     this.#batcher = new TickBatcher({
       create: () => outboundBatch(),
@@ -112,7 +116,7 @@ export class Pipeline {
         const fanOut = this.#fanOut;
         const source: CatchUpSource = {
           ...history,
-          positions: fanOut.positions,
+          position: (channel) => fanOut.position(channel),
           origins: (channel, upTo) => fanOut.originsUpTo(channel, upTo),
         };
         catchUp(source, target, after, unfilled).catch(() => {});
@@ -134,7 +138,7 @@ export class Pipeline {
   }
 
   /** Opens a subscriber stream on `channel`. */
-  subscribe(channel: string, options?: SubscribeOptions): ReadableStream<Frame> {
+  subscribe(channel: string, options?: SubscribeOptions): Subscription {
     return this.#fanOut.subscribe(channel, options);
   }
 
@@ -144,7 +148,12 @@ export class Pipeline {
    * without subscribers, or not acknowledged yet.
    */
   position(channel: string): string | undefined {
-    return this.#fanOut.positions.get(channel);
+    return this.#fanOut.position(channel);
+  }
+
+  /** History mode: whether `channel`'s subscribers were handed a gap frame and no event since (see {@linkcode FanOut.gapped}). */
+  gapped(channel: string): boolean {
+    return this.#fanOut.gapped(channel);
   }
 
   /** History mode: a link delivers `channel` from after `position` on (see {@linkcode FanOut.advance}). */

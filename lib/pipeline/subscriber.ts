@@ -7,9 +7,9 @@
  * @module
  */
 import type { CatchUpTarget } from "../history/catch_up.ts";
-import type { Frame, ResyncFrame } from "../contract/frame.ts";
+import type { Frame, Recovery, ResyncFrame } from "../contract/frame.ts";
 import { resyncFrame } from "../contract/frame.ts";
-import { comparePositions } from "../contract/position.ts";
+import { comparePositions, sameLog } from "../contract/position.ts";
 import { RingBuffer } from "../util/ring_buffer.ts";
 
 /** The fan-out's counters, which every subscriber adds to. */
@@ -45,7 +45,12 @@ export class Subscriber {
   /** While catching up: the live frames held back. */
   #held: Frame[] | undefined;
   #heldDrops = 0;
+  /** Whether the next catch-up reads a dropped backlog again: what it fills is counted as refilled. */
+  #refill = false;
   #room: (() => void) | undefined;
+  /** Settles once the stream knows whether it got everything after where it started. */
+  readonly recovery: Promise<Recovery>;
+  #recovered!: (recovery: Recovery) => void;
 
   constructor(
     channel: string,
@@ -60,6 +65,12 @@ export class Subscriber {
     this.#stats = stats;
     this.#cursor = position;
     this.#cursorKnown = position !== undefined;
+    this.recovery = new Promise((resolve) => this.#recovered = resolve);
+  }
+
+  /** Says whether the stream got everything after where it started; only the first word counts. */
+  recovered(recovery: Recovery): void {
+    this.#recovered(recovery);
   }
 
   /** Aborts once the stream ends (closed, errored or cancelled). */
@@ -95,7 +106,7 @@ export class Subscriber {
     if (frame.type === "event" && frame.id !== undefined) {
       // An event the stream has already had, or that comes before where it started (its instance
       // lags behind the position it was asked to start after), is not handed out again.
-      if (this.#last !== undefined && comparePositions(frame.id, this.#last) <= 0) return false;
+      if (this.#last !== undefined && sameLog(frame.id, this.#last) && comparePositions(frame.id, this.#last) <= 0) return false;
       this.#last = frame.id;
     }
     if (frame.type === "resync") this.#stats.resyncs++;
@@ -120,6 +131,8 @@ export class Subscriber {
 
   /** Starts holding live frames back while history fills the stream from after `after`. */
   hold(after: string | undefined): CatchUpTarget {
+    const refill = this.#refill;
+    this.#refill = false;
     this.#held = [];
     this.#cursor = after;
     this.#cursorKnown = true;
@@ -131,13 +144,17 @@ export class Subscriber {
       heldDrops: () => this.#heldDrops,
       fill: (frames) => {
         if (this.#closing) return;
+        const delivered = this.#stats.delivered;
         for (const frame of frames) this.#enqueue(frame);
+        // What history had of the dropped backlog: after a gap, less than was dropped.
+        if (refill) this.#stats.refilled += this.#stats.delivered - delivered;
       },
       room: () => {
         if (this.#closing || this.#queue.length <= this.#capacity / 2) return Promise.resolve();
         return new Promise((resolve) => this.#room = resolve);
       },
       release: (through, resync) => this.#release(through, resync),
+      recovered: (recovery) => this.recovered(recovery),
     };
   }
 
@@ -159,7 +176,7 @@ export class Subscriber {
     if (resync !== undefined) this.#enqueue(resyncFrame(this.channel, resync));
     for (const frame of held) {
       const seen = through !== undefined && frame.type === "event" && frame.id !== undefined &&
-        comparePositions(frame.id, through) <= 0;
+        sameLog(frame.id, through) && comparePositions(frame.id, through) <= 0;
       if (!seen) this.#enqueue(frame);
     }
   }
@@ -208,6 +225,7 @@ export class Subscriber {
   /** The stream is ending (closed, errored or cancelled): a catch-up stops. */
   #end(): void {
     this.#closing = true;
+    this.#recovered({ recovered: false, reason: "unreadable" }); // ended before it knew: nothing was recovered
     this.#held = undefined;
     this.#life.abort();
     this.#wakeRoom();
@@ -220,8 +238,9 @@ export class Subscriber {
 
   /**
    * Drops the backlog if the subscriber still lags beyond its bound; returns
-   * how many events went. Unless `refill` (history mode: they are read again
-   * instead), a resync frame with reason `overflow` takes their place.
+   * how many events went. Unless `refill` (history mode: the next `hold` reads
+   * them again, and counts what it finds as refilled), a resync frame with
+   * reason `overflow` takes their place.
    */
   dropIfLagging(refill = false): number {
     if (this.#closing || this.#held !== undefined || this.#queue.length <= this.#capacity) return 0;
@@ -230,8 +249,8 @@ export class Subscriber {
     this.#queue.clear();
     this.#stats.delivered -= dropped;
     if (refill) {
-      // Not lost: they come again from history. A resync frame already queued stays.
-      this.#stats.refilled += dropped;
+      // Read again from history (the catch-up counts what it finds). A resync frame already queued stays.
+      this.#refill = true;
       for (const frame of resync) this.#queue.push(frame);
       this.#resyncQueued = resync.length > 0;
       return dropped;

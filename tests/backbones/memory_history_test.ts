@@ -5,11 +5,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Broadcast, ConfigError, type EventFrame, type Frame } from "../../mod.ts";
+import { epochOf, isEpoch, placeOf } from "../../lib/contract/position.ts";
 import { memoryHub } from "../../backends/memory/mod.ts";
 import memory from "../../backends/memory/mod.ts";
 import type { Link } from "../../lib/contract/link.ts";
 import { FAST } from "../fixtures/conformance.ts";
 import { type GaplessBreak, runGapless } from "../fixtures/gapless.ts";
+import { runReplaced } from "../fixtures/replaced.ts";
 import { readEvents, sleep, uniqueChannel } from "../fixtures/support.ts";
 
 const hubName = () => uniqueChannel("hub").replace(/[^a-z0-9]/gi, "");
@@ -65,9 +67,12 @@ describe("history mode on memory://", () => {
       await broadcast.ready();
       for (let n = 0; n < 5; n++) await broadcast.publish("a", `m${n}`);
       const frames = await readEvents(live, 5);
-      const ids = frames.map((f) => f.type === "event" ? f.id : undefined);
-      assert.deepEqual(ids, ["1", "2", "3", "4", "5"]);
-      const after2 = await readEvents(broadcast.subscribe("a", { since: "2" }).getReader(), 3);
+      const ids = frames.map((f) => f.type === "event" ? f.id ?? "" : "");
+      assert.deepEqual(ids.map(placeOf), ["1", "2", "3", "4", "5"]);
+      const epochs = new Set(ids.map(epochOf));
+      assert.equal(epochs.size, 1, "one epoch: the hub's");
+      assert.ok(isEpoch(epochOf(ids[0]) ?? ""), `an epoch in ${ids[0]}`);
+      const after2 = await readEvents(broadcast.subscribe("a", { since: ids[1] }).getReader(), 3);
       assert.deepEqual(after2.map((f) => f.type === "event" && f.message), ["m2", "m3", "m4"]);
       const oldest = await readEvents(broadcast.subscribe("a", { since: "oldest" }).getReader(), 5);
       assert.deepEqual(oldest.map((f) => f.type === "event" && f.message), ["m0", "m1", "m2", "m3", "m4"]);
@@ -105,7 +110,7 @@ describe("history mode on memory://", () => {
       }
       pumping = false;
       await pump;
-      const total = Number((all.at(-1) as { id: string }).id);
+      const total = Number(placeOf((all.at(-1) as { id: string }).id));
       while (all.length < total) all.push((await reader.read()).value!);
       const messages = all.map((f) => f.type === "event" ? f.message : "resync");
       for (const late of latecomers) {
@@ -155,7 +160,7 @@ describe("history mode on memory://", () => {
       const history = await readEvents(subscriber.subscribe("a", { since: "oldest" }).getReader(), 2);
       assert.deepEqual(frames.map((f) => f.type === "event" && f.message), ["once", "next"]);
       assert.deepEqual(history.map((f) => f.type === "event" && f.message), ["once", "next"]);
-      assert.deepEqual(frames.map((f) => f.type === "event" && f.id), ["1", "3"], "the hub kept the copy, as 2");
+      assert.deepEqual(frames.map((f) => f.type === "event" && placeOf(f.id!)), ["1", "3"], "the hub kept the copy, as 2");
     } finally {
       await Promise.all([publisher.disconnect(), subscriber.disconnect()]);
     }
@@ -170,8 +175,8 @@ describe("history mode on memory://", () => {
       await subscriber.ready();
       await publisher.publish("a", "once");
       await publisher.publish("a", "next");
-      await readEvents(live, 2); // "once" is 1, its copy 2, "next" 3
-      const resumed = subscriber.subscribe("a", { since: "1" }).getReader();
+      const [once] = await readEvents(live, 2); // "once" is 1, its copy 2, "next" 3
+      const resumed = subscriber.subscribe("a", { since: once.type === "event" ? once.id : "" }).getReader();
       const got = await readEvents(resumed, 1);
       await subscriber.publish("a", "after");
       got.push(...await readEvents(resumed, 1));
@@ -190,7 +195,7 @@ describe("history mode on memory://", () => {
       await subscriber.ready();
       await publisher.publish("a", "once");
       const [first] = await readEvents(slow, 1); // it has "once", then stops reading
-      assert.equal(first.type === "event" && first.id, "1");
+      assert.equal(first.type === "event" && placeOf(first.id!), "1");
       await publisher.publish("a", "next"); // the copy of "once" is kept as 2, "next" as 3
       for (let n = 0; n < 20; n++) await publisher.publish("a", `m${n}`);
       await sleep(100); // it overflowed: what it had not read comes again from history
@@ -211,7 +216,7 @@ describe("history mode on memory://", () => {
       await links[0].close(); // it is away for 100 ms
       await Promise.all(Array.from({ length: 10 }, (_, n) => publisher.publish("a", `m${n + 1}`)));
       // A client that had m8 elsewhere comes to this instance, which has not caught up yet.
-      const resumed = lagging.subscribe("a", { since: "8" }).getReader();
+      const resumed = lagging.subscribe("a", { since: `${memoryHub(name).epoch}:8` }).getReader();
       await readEvents(own, 10);
       await publisher.publish("a", "m11");
       const got = await readEvents(resumed, 3);
@@ -222,22 +227,52 @@ describe("history mode on memory://", () => {
     }
   });
 
-  it("a stream that starts after a position never published (another hub's, a forged one) gets one resync frame (gap), then what comes", async () => {
-    const broadcast = await Broadcast.connect(`memory://${hubName()}?history=100`, FAST);
+  it("a stream that starts after a position this hub's log has not reached (forged, or issued before epochs) gets one resync frame (gap), then what comes", async () => {
+    const name = hubName();
+    const broadcast = await Broadcast.connect(`memory://${name}?history=100`, FAST);
     try {
       const own = broadcast.subscribe("a").getReader();
       await broadcast.ready();
       for (let n = 1; n <= 3; n++) await broadcast.publish("a", `m${n}`);
       await readEvents(own, 3);
-      const gaps: unknown[] = [];
-      broadcast.addEventListener("resync", (event) => gaps.push(event.detail));
-      const stale = broadcast.subscribe("a", { since: "7" }).getReader(); // from a hub that had gone further
-      for (let n = 4; n <= 6; n++) await broadcast.publish("a", `m${n}`);
-      const got = await readEvents(stale, 3, 10_000);
-      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "m4", "m5", "m6"]);
-      assert.deepEqual(gaps, [{ channels: 1, reason: "gap", channel: "a" }]);
+      for (const since of [`${memoryHub(name).epoch}:70`, "70"]) {
+        const gaps: unknown[] = [];
+        const listener = (event: CustomEvent) => void gaps.push(event.detail);
+        broadcast.addEventListener("resync", listener);
+        const stale = broadcast.subscribe("a", { since });
+        const next = [1, 2, 3].map((n) => `after ${since}: ${n}`);
+        for (const message of next) await broadcast.publish("a", message);
+        const got = await readEvents(stale.getReader(), 3, 10_000);
+        broadcast.removeEventListener("resync", listener);
+        assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["gap", ...next], since);
+        assert.deepEqual(gaps, [{ channels: 1, reason: "gap", channel: "a" }], since);
+        assert.deepEqual(await stale.recovery, { recovered: false, reason: "unknown" }, since);
+      }
     } finally {
       await broadcast.disconnect();
+    }
+  });
+
+  it("a stream that starts after another hub's position gets one resync frame (gap), then this hub's log from its oldest", async () => {
+    const [here, there] = [hubName(), hubName()];
+    const broadcast = await Broadcast.connect(`memory://${here}?history=100`, FAST);
+    const elsewhere = await Broadcast.connect(`memory://${there}?history=100`, FAST);
+    try {
+      const theirs = elsewhere.subscribe("a").getReader();
+      await elsewhere.ready();
+      for (let n = 1; n <= 2; n++) await elsewhere.publish("a", `x${n}`);
+      const [, x2] = await readEvents(theirs, 2);
+      for (let n = 1; n <= 3; n++) await broadcast.publish("a", `m${n}`);
+      // A client that had x2 on the other hub comes here: its position means nothing in this hub's log.
+      const stale = broadcast.subscribe("a", { since: x2.type === "event" ? x2.id : "" });
+      const reader = stale.getReader();
+      const got = await readEvents(reader, 3);
+      await broadcast.publish("a", "m4");
+      got.push(...await readEvents(reader, 1));
+      assert.deepEqual(got.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "m1", "m2", "m3", "m4"]);
+      assert.deepEqual(await stale.recovery, { recovered: false, reason: "replaced" });
+    } finally {
+      await Promise.all([broadcast.disconnect(), elsewhere.disconnect()]);
     }
   });
 
@@ -274,6 +309,16 @@ runGapless({
   uri: (history) => `memory://${hubName()}?history=${history}`,
   outages: { "a hub cut": hubOutage("cut"), "a hub that stalls (half-open)": hubOutage("stall") },
   retention: { slow: { history: "10000" }, byCount: { history: "50", published: 300 }, byAge: { history: "1000,100ms" } },
+});
+
+/** A hub of its own that the replaced-history column restarts: every test on it uses channels of its own. */
+const restarted = hubName();
+
+runReplaced({
+  name: "memory://",
+  options: FAST,
+  uri: () => `memory://${restarted}?history=1000`,
+  cases: { "a hub restart": { replace: async () => memoryHub(restarted).restart() } },
 });
 
 /** An outage of a hub of its own: `act` breaks it, `restore()` mends it. */

@@ -156,16 +156,98 @@ describe("FanOut", () => {
     assert.deepEqual(gone, ["a", "c"]);
   });
 
-  it("keeps each channel's position itself: the view it hands out is read-only and follows it", () => {
+  it("keeps each channel's position itself: asked for, never handed out to be changed", () => {
     const fanOut = new FanOut();
-    const positions = fanOut.positions;
     fanOut.subscribe("a");
     fanOut.deliver([{ type: "event", channel: "a", message: "m", id: "1-0" }]);
     fanOut.advance("a", "2-0");
-    assert.equal(positions.get("a"), "2-0");
+    assert.equal(fanOut.position("a"), "2-0");
+    assert.equal("positions" in fanOut, false, "no map of positions is handed out");
     const stats = fanOut.stats;
     fanOut.deliver([{ type: "event", channel: "a", message: "m", id: "3-0" }]);
     assert.equal(stats.delivered, 1, "stats are a snapshot, not the live counters");
     assert.equal(fanOut.stats.delivered, 2);
+  });
+});
+
+describe("FanOut in history mode: a log made again under the link", () => {
+  const at = (channel: string, message: string, id: string): Frame => ({ type: "event", channel, message, id });
+  const gap = (channel: string): Frame => ({ type: "resync", channel, reason: "gap" });
+
+  it("an event of another epoch with no gap frame before it: each stream gets exactly one resync frame (gap), then the new log", async () => {
+    const gaps: string[] = [];
+    const fanOut = new FanOut({ onGap: (channel) => gaps.push(channel) });
+    const readers = [fanOut.subscribe("a").getReader(), fanOut.subscribe("a").getReader()];
+    const other = fanOut.subscribe("b").getReader();
+    fanOut.deliver([at("a", "old1", "e1:5"), at("a", "old2", "e1:6"), at("b", "b1", "e1:9")]);
+    // The new log starts again from 1: lower places, another epoch.
+    fanOut.deliver([at("a", "new1", "e2:1"), at("a", "new2", "e2:2")]);
+    fanOut.deliver([at("a", "new3", "e2:3"), at("b", "b2", "e1:10")]);
+    for (const reader of readers) {
+      assert.deepEqual(await drain(reader, 6), [
+        at("a", "old1", "e1:5"), at("a", "old2", "e1:6"), gap("a"), at("a", "new1", "e2:1"), at("a", "new2", "e2:2"), at("a", "new3", "e2:3"),
+      ]);
+    }
+    assert.deepEqual(await drain(other, 2), [at("b", "b1", "e1:9"), at("b", "b2", "e1:10")], "another channel is untouched");
+    assert.deepEqual(gaps, ["a"], "the gap is told once");
+    assert.equal(fanOut.position("a"), "e2:3");
+    assert.equal(fanOut.stats.resyncs, 2, "one resync frame per stream");
+  });
+
+  it("with the link's gap frame before it: no second resync frame", async () => {
+    const gaps: string[] = [];
+    const fanOut = new FanOut({ onGap: (channel) => gaps.push(channel) });
+    const reader = fanOut.subscribe("a").getReader();
+    fanOut.deliver([at("a", "old", "e1:6")]);
+    fanOut.deliver([gap("a")]);
+    fanOut.deliver([at("a", "new1", "e2:1"), at("a", "new2", "e2:2")]);
+    assert.deepEqual(await drain(reader, 4), [at("a", "old", "e1:6"), gap("a"), at("a", "new1", "e2:1"), at("a", "new2", "e2:2")]);
+    assert.deepEqual(gaps, ["a"]);
+    assert.equal(fanOut.stats.resyncs, 1);
+  });
+
+  it("each replacement the stream has read up to gets its resync frame; an event repeated in the new log is not handed out twice", async () => {
+    const fanOut = new FanOut();
+    const reader = fanOut.subscribe("a").getReader();
+    fanOut.deliver([at("a", "x", "e1:6"), at("a", "y", "e2:1"), at("a", "y", "e2:1")]);
+    assert.deepEqual(await drain(reader, 3), [at("a", "x", "e1:6"), gap("a"), at("a", "y", "e2:1")]);
+    fanOut.deliver([at("a", "z", "e3:1")]);
+    assert.deepEqual(await drain(reader, 2), [gap("a"), at("a", "z", "e3:1")], "the repeat of y was dropped");
+  });
+
+  it("an event without an epoch (a backbone that gives none) is read in the channel's log, as before", async () => {
+    const fanOut = new FanOut();
+    const reader = fanOut.subscribe("a").getReader();
+    fanOut.deliver([at("a", "x", "e1:6"), at("a", "old", "5"), at("a", "y", "7")]);
+    assert.deepEqual(await drain(reader, 2), [at("a", "x", "e1:6"), at("a", "y", "7")], "no resync frame; what is not after the position is not handed out");
+  });
+
+  it("advance takes a start position in another log (after the link's gap frame)", () => {
+    const fanOut = new FanOut();
+    fanOut.subscribe("a");
+    fanOut.deliver([at("a", "x", "e1:6")]);
+    fanOut.advance("a", "e1:2");
+    assert.equal(fanOut.position("a"), "e1:6", "not back within one log");
+    fanOut.advance("a", "e2:0");
+    assert.equal(fanOut.position("a"), "e2:0");
+  });
+
+  it("a gap frame leaves the channel gapped until its next event: the next link starts from the oldest, not from the lost position", () => {
+    const fanOut = new FanOut();
+    fanOut.subscribe("a");
+    fanOut.deliver([at("a", "x", "e1:5")]);
+    assert.equal(fanOut.gapped("a"), false);
+    fanOut.deliver([gap("a")]);
+    assert.equal(fanOut.gapped("a"), true);
+    fanOut.deliver([at("a", "y", "e2:1")]);
+    assert.equal(fanOut.gapped("a"), false);
+  });
+
+  it("advance takes a start position without an epoch where the channel had one: the link found no log of that epoch", () => {
+    const fanOut = new FanOut();
+    fanOut.subscribe("a");
+    fanOut.deliver([at("a", "x", "e1:5-0")]);
+    fanOut.advance("a", "0-0");
+    assert.equal(fanOut.position("a"), "0-0");
   });
 });
