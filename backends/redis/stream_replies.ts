@@ -1,7 +1,8 @@
 /**
  * What history mode on Redis reads from Redis's replies: the entries of an
- * `XREAD` or `XRANGE`, the positions `XINFO STREAM` tells, and what they mean
- * for a reader at a position (a gap, or where the oldest kept starts).
+ * `XREAD` or `XRANGE`, the positions `XINFO STREAM` tells, the stream's
+ * epoch (kept in the key {@linkcode epochKey}), and what they mean for a
+ * reader at a position (a gap, or where the oldest kept starts).
  *
  * Replies are read in both protocol versions: RESP2 arrays, and RESP3 maps
  * that the connection hands over as flat `[key, value, …]` arrays (never as
@@ -12,7 +13,7 @@
 import { ErrorReply } from "redis";
 import { ChannelError } from "../../lib/contract/errors.ts";
 import type { EventFrame } from "../../lib/contract/frame.ts";
-import { comparePositions } from "../../lib/contract/position.ts";
+import { atPlace, comparePositions, fromLog, isEpoch, placeOf } from "../../lib/contract/position.ts";
 
 /** The position before every stream ID. */
 export const ZERO = "0-0";
@@ -25,6 +26,20 @@ export const ORIGIN = "origin";
 
 /** The field that holds the ID of the entry before (`stream_writes.ts`). */
 export const PREV = "prev";
+
+/**
+ * The key that holds the epoch of `channel`'s stream (`stream_writes.ts`
+ * writes it with the stream's first entry): `streamcast:epoch:{<channel>}`.
+ * Redis Cluster hashes only what is between the braces, so the key lives in
+ * the stream's slot; a channel with a hash tag of its own (`{eu}.news`) keeps
+ * it instead: `streamcast:epoch::{eu}.news`. (A channel that has a `}` but
+ * no hash tag is the one whose slot differs.)
+ */
+export function epochKey(channel: string): string {
+  const open = channel.indexOf("{");
+  const close = open < 0 ? -1 : channel.indexOf("}", open + 1);
+  return close > open + 1 ? `streamcast:epoch::${channel}` : `streamcast:epoch:{${channel}}`;
+}
 
 /** One stream entry: its ID and its fields, flat. */
 export type Entry = [id: string, fields: string[] | null];
@@ -64,23 +79,34 @@ export async function streamInfo(send: (args: string[]) => Promise<unknown>, cha
   }
 }
 
+/** What one transaction tells about a stream: its positions, and the epoch of the log they are in. */
+export interface StreamState {
+  /** Undefined when the stream does not exist. */
+  readonly info: StreamInfo | undefined;
+  /** Undefined when the stream does not exist or has no epoch (written only by others than streamcast). */
+  readonly epoch: string | undefined;
+}
+
 /**
- * Runs `command` (a read of `channel`) and `XINFO STREAM` in one transaction,
- * so that what the info tells about trimming holds for what was read. The
- * four commands are queued in one go: nothing else on the connection can
- * come between them.
+ * Runs `command` (a read of `channel`, if any), `XINFO STREAM` and a `GET` of
+ * the epoch in one transaction, so that what the info tells about trimming,
+ * and the epoch, hold for what was read. The commands are queued in one go:
+ * nothing else on the connection can come between them.
  */
 export async function readWithInfo(
   send: (args: string[]) => Promise<unknown>,
   channel: string,
-  command: string[],
-): Promise<{ reply: unknown; info: StreamInfo | undefined }> {
-  const queued = [send(["MULTI"]), send(command), send(["XINFO", "STREAM", channel])];
+  command?: string[],
+): Promise<StreamState & { reply: unknown }> {
+  const queued = [send(["MULTI"]), ...command ? [send(command)] : [], send(["XINFO", "STREAM", channel]), send(["GET", epochKey(channel)])];
   const exec = send(["EXEC"]);
   queued.forEach((reply) => reply.catch(() => {}));
-  const [reply, info] = await exec as [unknown, unknown];
+  const replies = await exec as unknown[];
+  const [reply, info, epoch] = command ? replies : [undefined, ...replies];
   if (reply instanceof Error) throw wrongType(channel, reply);
-  return { reply, info: infoOf(channel, info) };
+  const stream = infoOf(channel, info);
+  // A key left from a stream since deleted names no log; a value that is not an epoch (set by hand) is none.
+  return { reply, info: stream, epoch: stream !== undefined && typeof epoch === "string" && isEpoch(epoch) ? epoch : undefined };
 }
 
 function infoOf(channel: string, reply: unknown): StreamInfo | undefined {
@@ -107,7 +133,7 @@ export function wrongType(channel: string, error: unknown): unknown {
 }
 
 /**
- * Whether events after `position` are no longer kept. `XDEL` shows in
+ * Whether events after `position` (a place: a stream ID) are no longer kept. `XDEL` shows in
  * `max-deleted-entry-id`; trimming does not, it only moves the oldest entry
  * kept: events after `position` are trimmed when the entry before the
  * oldest kept comes after it. An entry streamcast added names the entry
@@ -122,7 +148,16 @@ export function gapAfter(position: string, info: StreamInfo | undefined): boolea
   return comparePositions(position, oldestPosition(info)) < 0;
 }
 
-/** The position right before the oldest entry kept: where reading every kept event starts. */
+/**
+ * Whether events after `position` (with or without an epoch) are gone from
+ * the log `state` tells of: it is another epoch's (the stream was made again
+ * since, or lost its epoch), or beyond what the stream keeps (`gapAfter`).
+ */
+export function lostAfter(position: string, state: StreamState): boolean {
+  return !fromLog(position, state.epoch) || gapAfter(placeOf(position), state.info);
+}
+
+/** The place right before the oldest entry kept: where reading every kept event starts. */
 export function oldestPosition(info: StreamInfo | undefined): string {
   if (info === undefined || !info.shrunk) return ZERO;
   if (info.first === undefined) return info.last;
@@ -139,19 +174,30 @@ export function previousId(id: string): string {
 const MAX_SEQUENCE = "18446744073709551615";
 
 /**
- * The events of `entries`, with their origin when the entry has one; an
- * entry without a `message` field (written by something else than a
- * publisher) is reported through `dropped` instead.
+ * The events of `entries`, their ids in the log of `epoch`, with their origin
+ * when the entry has one; an entry without a `message` field (written by
+ * something else than a publisher) is reported through `dropped` instead.
  */
-export function eventsOf(channel: string, entries: Entry[], dropped: (frame: EventFrame, reason: unknown) => void): EventFrame[] {
+export function eventsOf(
+  channel: string,
+  entries: Entry[],
+  epoch: string | undefined,
+  dropped: (frame: EventFrame, reason: unknown) => void,
+): EventFrame[] {
   const frames: EventFrame[] = [];
-  for (const [id, fields] of entries) {
+  for (const [place, fields] of entries) {
+    const id = atPlace(epoch, place);
     const message = fieldOf(fields ?? [], FIELD);
     const origin = fieldOf(fields ?? [], ORIGIN);
     if (typeof message === "string") frames.push({ type: "event", channel, message, id, ...origin !== undefined && { origin } });
-    else dropped({ type: "event", channel, message: "", id }, new Error(`Stream entry ${id} of ${JSON.stringify(channel)} has no "${FIELD}" field`));
+    else dropped({ type: "event", channel, message: "", id }, new Error(`Stream entry ${place} of ${JSON.stringify(channel)} has no "${FIELD}" field`));
   }
   return frames;
+}
+
+/** The ID of the entry before `entry`, when the entry names it (one streamcast added). */
+export function previousOf(entry: Entry): string | undefined {
+  return fieldOf(entry[1] ?? [], PREV);
 }
 
 function fieldOf(fields: string[], name: string): string | undefined {

@@ -5,7 +5,9 @@
  * `XADD <channel> MAXLEN ~ <messages>` by a script that adds a publish sent
  * again only once (`stream_writes.ts`); with an age limit, also an
  * `XTRIM <channel> MINID ~ <now - maxAge>` about once a second per channel.
- * An event's `id` is its stream ID. The `origin` field,
+ * An event's `id` is its stream ID after the epoch of the stream's log
+ * (`<epoch>:<stream ID>`), kept in the key `epochKey(channel)` and set by that
+ * script with the entry that makes the stream. The `origin` field,
  * `<publisher>:<sequence>`, also lets the core drop a copy it meets anyway;
  * an entry without it (say from `redis-cli XADD news '*' message hi`) is an
  * event all the same.
@@ -15,16 +17,23 @@
  * for everything else. As in pub/sub mode the client never reconnects by
  * itself and every loss errors the link: its life is a {@linkcode LinkLife}.
  *
- * Events after a position are gone when that position is before the stream's
+ * Events after a position are gone when that position is of another epoch
+ * than the stream's (the stream was deleted and made again, or lost with a
+ * server restarted without persistence), before the stream's
  * `max-deleted-entry-id` (Redis 7; `XDEL` moves it), before the entry before
  * the oldest kept (trimming moves that; the oldest kept names it in `prev`),
- * or when the stream itself is gone; see `gapAfter`.
+ * or when the stream itself is gone; see `lostAfter`. A position without an
+ * epoch (issued before epochs, or in a stream that had none) is read as a
+ * place in whatever stream is there. A stream that does not exist has no
+ * epoch: its position is `0-0`, and the reader learns the epoch once entries
+ * come (`stream_reader.ts`).
  *
  * @module
  */
 import { createClient, RESP_TYPES } from "redis";
 import { type EventFrame, type Frame, resyncFrame } from "../../lib/contract/frame.ts";
 import type { ConnectorContext, HistoryOptions, Link, Start } from "../../lib/contract/link.ts";
+import { atPlace, placeOf } from "../../lib/contract/position.ts";
 import { maskUri } from "../../lib/util/mask_uri.ts";
 import { connectLink, redisConfig, reportRefused } from "./config.ts";
 import { LinkLife } from "./link_life.ts";
@@ -34,6 +43,7 @@ import {
   type Entry,
   eventsOf,
   gapAfter,
+  lostAfter,
   oldestPosition,
   readWithInfo,
   streamInfo,
@@ -123,12 +133,12 @@ class StreamsLink implements Link {
     this.#stream = new StreamReader({
       send: this.#reader.send,
       unblock: async () => Number(await send(["CLIENT", "UNBLOCK", id])) === 1,
-      reread: async (channel, position) => {
-        // Nothing after the position deleted even now: nothing was when it read, and the reply stands.
-        if (!gapAfter(position, await streamInfo(send, channel))) return undefined;
-        const read = ["XREAD", "COUNT", String(count), "STREAMS", channel, position];
-        const { reply, info } = await readWithInfo(send, channel, read);
-        return { gap: gapAfter(position, info), entries: streamsOf(reply)[0]?.[1] ?? [] };
+      reread: async (channel, place, trimmedOnly) => {
+        // Nothing after the place deleted even now: nothing was when it read, and the reply stands.
+        if (trimmedOnly && !gapAfter(place, await streamInfo(send, channel))) return undefined;
+        const read = ["XREAD", "COUNT", String(count), "STREAMS", channel, place];
+        const { reply, info, epoch } = await readWithInfo(send, channel, read);
+        return { gap: gapAfter(place, info), entries: streamsOf(reply)[0]?.[1] ?? [], epoch, oldest: oldestPosition(info) };
       },
       deliver: (frames) => this.#life.enqueue(frames),
       dropped: (frame, reason) => this.#context.dropped(frame, reason, "inbound"),
@@ -142,16 +152,17 @@ class StreamsLink implements Link {
 
   async subscribe(channel: string, start: Start = "new"): Promise<string> {
     this.#life.check();
-    const info = await this.#life.guard(streamInfo(this.#writer.send, channel));
-    let position: string;
-    if (start === "new") position = info?.last ?? ZERO;
-    else if (start === "oldest") position = oldestPosition(info);
-    else if (!gapAfter(start.after, info)) position = start.after;
+    const state = await this.#life.guard(readWithInfo(this.#writer.send, channel));
+    let place: string;
+    if (start === "new") place = state.info?.last ?? ZERO;
+    else if (start === "oldest") place = oldestPosition(state.info);
+    else if (!lostAfter(start.after, state)) place = placeOf(start.after);
     else {
       this.#life.enqueue([resyncFrame(channel, "gap")]);
-      position = oldestPosition(info);
+      place = oldestPosition(state.info);
     }
     this.#life.check();
+    const position = atPlace(state.epoch, place);
     this.#stream!.follow(channel, position);
     return position;
   }
@@ -159,10 +170,10 @@ class StreamsLink implements Link {
   async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
     this.#life.check();
     if (limit < 1) return [];
-    const range = ["XRANGE", channel, after === undefined ? "-" : `(${after}`, upTo, "COUNT", String(limit)];
-    const { reply: entries, info } = await this.#life.guard(readWithInfo(this.#writer.send, channel, range));
-    if (after !== undefined && gapAfter(after, info)) return "gap";
-    return eventsOf(channel, entries as Entry[], (frame, reason) => this.#context.dropped(frame, reason, "inbound"));
+    const range = ["XRANGE", channel, after === undefined ? "-" : `(${placeOf(after)}`, placeOf(upTo), "COUNT", String(limit)];
+    const { reply: entries, ...state } = await this.#life.guard(readWithInfo(this.#writer.send, channel, range));
+    if (after !== undefined && lostAfter(after, state)) return "gap";
+    return eventsOf(channel, entries as Entry[], state.epoch, (frame, reason) => this.#context.dropped(frame, reason, "inbound"));
   }
 
   unsubscribe(channel: string): Promise<void> {
