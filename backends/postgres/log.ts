@@ -25,9 +25,24 @@
  * `<table>_swept`, in the same transaction. Events after position P are
  * gone exactly when P is below that channel's recorded position.
  *
+ * The log has an *epoch*, the identity of this log as against one made
+ * again under the same name: a random string kept in the log table itself,
+ * as the payload of one row of channel `''` (no channel is empty) and origin
+ * `'epoch'` (the origin index keeps it to one such row). Every position read
+ * from the table carries it (`<epoch>:<xid>-<seq>`), read in the same
+ * statement, so the same snapshot, as the rows and the swept position. A
+ * TRUNCATE, a DROP and CREATE, a DELETE of every row takes that row with the
+ * log; a page that finds no epoch writes a new one (whoever writes first
+ * wins, the others keep theirs out) and reads again. So a log made again has
+ * another epoch before any of its positions is handed out, and a position of
+ * the old log is known for a gap; a table made by streamcast gets its epoch in
+ * the transaction that creates it, a table from before epochs at its first
+ * read.
+ *
  * Both tables are created on first use under an advisory lock, as the
  * large-message table is. A role that may not create them can use tables an
- * administrator made:
+ * administrator made (a role that may not insert either, only once the epoch
+ * row is there):
  *
  * ```sql
  * create table if not exists streamcast_log (
@@ -45,6 +60,9 @@
  *   xid xid8 not null,
  *   seq bigint not null
  * );
+ * insert into streamcast_log (channel, payload, origin)
+ *   values ('', right(replace(gen_random_uuid()::text, '-', ''), 16), 'epoch')
+ *   on conflict (channel, origin) do nothing;
  * ```
  *
  * @module
@@ -53,19 +71,30 @@ import { createHash } from "node:crypto";
 import type postgres from "postgres";
 import type { EventFrame } from "../../lib/contract/frame.ts";
 import type { HistoryOptions } from "../../lib/contract/link.ts";
+import { atPlace, comparePositions, fromLog, placeOf } from "../../lib/contract/position.ts";
 import { quoteIdentifier, textName } from "./channel.ts";
 import { wellFormed } from "./publish.ts";
 
-/** A page of a channel's log, read in one snapshot. */
+/** A page of a channel's log, read in one snapshot; every position carries the epoch. */
 export interface Page {
+  /** The log's epoch. */
+  readonly epoch: string;
   /** Events after the cursor, oldest first, each with its position. */
   readonly events: readonly { readonly id: string; readonly message: string; readonly origin?: string }[];
   /** The channel's highest deleted position, if any was deleted. */
   readonly swept: string | undefined;
-  /** The position right before any row not yet safe to read: `"<xmin>-0"`. */
+  /** The position right before any row not yet safe to read: `"<epoch>:<xmin>-0"`. */
   readonly safe: string;
   /** Committed rows past the cursor wait for an older transaction to end. */
   readonly pending: boolean;
+}
+
+/**
+ * Whether what came after `position` is gone from the log that `page` was
+ * read from: swept away, or gone with another log (another epoch).
+ */
+export function isGap(position: string, page: Page): boolean {
+  return !fromLog(position, page.epoch) || (page.swept !== undefined && comparePositions(position, page.swept) < 0);
 }
 
 // pg_advisory_xact_lock(int, int): the first key says "streamcast", the second which table.
@@ -74,13 +103,19 @@ const MAX_XID = 2n ** 64n - 1n;
 const MAX_SEQ = 2n ** 63n - 1n;
 // Characters per INSERT: large enough to amortise it, small enough to stream.
 const MAX_RUN_CHARS = 1 << 20;
+/** The row that holds the epoch: `payload` of the one row of channel `''` (no channel is empty) and origin `'epoch'`. */
+const EPOCH_ROW = "channel = '' and origin = 'epoch'";
+// 16 of a random UUID's hex digits (62 random bits), lowercase as an epoch must be.
+const NEW_EPOCH = "right(replace(gen_random_uuid()::text, '-', ''), 16)";
+/** Times a page writes a missing epoch and reads again before it gives up. */
+const STAMPS = 3;
 /** A position after every row: the upper bound of a live read. */
 export const END = `${MAX_XID}-${MAX_SEQ}`;
 
-/** The `[xid, seq]` a position stands for, within the columns' ranges. */
+/** The `[xid, seq]` a position stands for (its epoch aside), within the columns' ranges. */
 export function cursor(position: string): [string, string] {
   // A third part lies between seq and seq + 1: the same rows follow it, and precede it.
-  const [xid = "0", seq = "0"] = position.split("-");
+  const [xid = "0", seq = "0"] = placeOf(position).split("-");
   const clamp = (text: string, max: bigint) => (BigInt(text) > max ? max : BigInt(text)).toString();
   return [clamp(xid, MAX_XID), clamp(seq, MAX_SEQ)];
 }
@@ -89,7 +124,7 @@ export function cursor(position: string): [string, string] {
 export class LogTable {
   readonly #table: string;
   readonly #history: HistoryOptions;
-  readonly #text: { insert: string; page: string; sweep: string; ddl: string };
+  readonly #text: { insert: string; page: string; stamp: string; sweep: string; ddl: string };
   #ready: Promise<void> | undefined;
 
   constructor(table: string, history: HistoryOptions) {
@@ -98,6 +133,9 @@ export class LogTable {
     const t = quoteIdentifier(table);
     const s = quoteIdentifier(`${table}_swept`);
     const lock = createHash("sha256").update(table).digest().readInt32BE(0);
+    // The first to write it wins; the others' rows are kept out, and they read the winner's.
+    const stamp = `insert into ${t} (channel, payload, origin) values ('', ${NEW_EPOCH}, 'epoch')
+      on conflict (channel, origin) do nothing`;
     this.#text = {
       // The INSERT in WITH runs even though nothing reads it; its NOTIFYs go out at commit.
       // A publish sent again (its acknowledgement lost with the connection) is stored once: its origin is there already.
@@ -107,9 +145,10 @@ export class LogTable {
           on conflict (channel, origin) do nothing
         )
         select pg_notify(n, '') from json_array_elements_text($2::text::json) as n`,
-      page: `select h.safe::text as safe, h.swept, h.pending, r.xid::text as xid, r.seq::text as seq, r.payload, r.origin
+      page: `select h.epoch, h.safe::text as safe, h.swept, h.pending, r.xid::text as xid, r.seq::text as seq, r.payload, r.origin
         from (
           select s.safe,
+            (select e.payload from ${t} as e where ${EPOCH_ROW}) as epoch,
             (select w.xid::text || '-' || w.seq from ${s} as w where w.channel = $1) as swept,
             exists (select from ${t} as l where l.channel = $1 and (l.xid, l.seq) > ($2::xid8, $3::bigint)
               and l.xid >= s.safe) as pending
@@ -122,6 +161,7 @@ export class LogTable {
           order by l.xid, l.seq limit $6::int
         ) as r on true
         order by r.xid, r.seq`,
+      stamp,
       // One sweeper per channel at a time (the others skip): concurrent DELETEs could deadlock.
       sweep: `with h as (select pg_snapshot_xmin(pg_current_snapshot()) as safe),
         by_count as (
@@ -158,11 +198,12 @@ export class LogTable {
         delete from ${t} as copy using ${t} as first
           where copy.channel = first.channel and copy.origin = first.origin and (copy.xid, copy.seq) > (first.xid, first.seq);
         create unique index if not exists ${quoteIdentifier(`${table}_origin`)} on ${t} (channel, origin);
-        create table if not exists ${s} (channel text primary key, xid xid8 not null, seq bigint not null)`,
+        create table if not exists ${s} (channel text primary key, xid xid8 not null, seq bigint not null);
+        ${stamp}`,
     };
   }
 
-  /** Resolves once both tables exist; creates them when they do not. */
+  /** Resolves once both tables exist and the log has its epoch; creates what is missing. */
   ready(sql: postgres.Sql): Promise<void> {
     this.#ready ??= this.#create(sql).catch((error) => {
       this.#ready = undefined;
@@ -189,29 +230,44 @@ export class LogTable {
     return sql.unsafe(this.#text.sweep, [name, this.#history.messages, age, key], { prepare: true });
   }
 
-  /** The safe events of `channel` after `after`, up to and including `upTo`, at most `limit`. */
+  /**
+   * The safe events of `channel` after `after`, up to and including `upTo`
+   * (their epochs aside), at most `limit`. A log without an epoch (made again,
+   * or from before epochs) is given one first.
+   */
   async page(sql: postgres.Sql, channel: string, after: string, upTo: string, limit: number): Promise<Page> {
-    const rows = await sql.unsafe(this.#text.page, [textName(channel), ...cursor(after), ...cursor(upTo), limit], {
-      prepare: true,
-    });
-    const [head] = rows;
-    return {
-      events: rows.filter((row) => row.xid !== null).map((row) => ({
-        id: `${row.xid}-${row.seq}`,
-        message: row.payload,
-        ...row.origin !== null && { origin: row.origin },
-      })),
-      swept: head.swept ?? undefined,
-      safe: `${head.safe}-0`,
-      pending: head.pending,
-    };
+    const parameters = [textName(channel), ...cursor(after), ...cursor(upTo), limit];
+    for (let stamps = 0;; stamps++) {
+      const rows = await sql.unsafe(this.#text.page, parameters, { prepare: true });
+      const [head] = rows;
+      const epoch: string | null = head.epoch;
+      if (epoch !== null) {
+        return {
+          epoch,
+          events: rows.filter((row) => row.xid !== null).map((row) => ({
+            id: atPlace(epoch, `${row.xid}-${row.seq}`),
+            message: row.payload,
+            ...row.origin !== null && { origin: row.origin },
+          })),
+          swept: head.swept === null ? undefined : atPlace(epoch, head.swept),
+          safe: atPlace(epoch, `${head.safe}-0`),
+          pending: head.pending,
+        };
+      }
+      if (stamps === STAMPS) throw new Error(`The log table ${this.#table} keeps losing its epoch`);
+      await sql.unsafe(this.#text.stamp, [], { prepare: true });
+    }
   }
 
   async #create(sql: postgres.Sql): Promise<void> {
     const [row] = await sql`select to_regclass(${quoteIdentifier(this.#table)}) is not null
       and to_regclass(${quoteIdentifier(`${this.#table}_swept`)}) is not null
       and to_regclass(${quoteIdentifier(`${this.#table}_origin`)}) is not null as present`;
-    if (!row?.present) await sql.unsafe(this.#text.ddl);
+    if (!row?.present) return void await sql.unsafe(this.#text.ddl);
+    // A table from before epochs, or made again without one: the first to get here gives it one (a
+    // publisher too, which never reads a page). Asked first: a role that may only read needs no INSERT.
+    const [epoch] = await sql.unsafe(`select from ${quoteIdentifier(this.#table)} where ${EPOCH_ROW}`);
+    if (epoch === undefined) await sql.unsafe(this.#text.stamp);
   }
 }
 

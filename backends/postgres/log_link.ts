@@ -9,16 +9,19 @@
  * channel) fire at its commit, and deletes what retention lets go. The loss
  * of either session errors the link; the core then subscribes the next link
  * after the last position it got, and that link reads the rows in between.
+ * A position of another log than the table holds now (another epoch: the
+ * table was truncated, or dropped and made again) is a gap, as one swept
+ * away is: what came after it is gone with that log.
  *
  * @module
  */
 import type { Clock } from "../../lib/util/clock.ts";
 import type { EventFrame, Frame } from "../../lib/contract/frame.ts";
-import { comparePositions } from "../../lib/contract/position.ts";
+import { atPlace, comparePositions, placeOf } from "../../lib/contract/position.ts";
 import type { ConnectorContext, HistoryOptions, Link, Start } from "../../lib/contract/link.ts";
 import { channelName } from "./channel.ts";
 import { isPermanent } from "./errors.ts";
-import { END, LogTable, type Page, runs } from "./log.ts";
+import { END, isGap, LogTable, type Page, runs } from "./log.ts";
 import { LogReader } from "./log_reader.ts";
 import { storable } from "./publish.ts";
 import type { Session } from "./session.ts";
@@ -91,8 +94,13 @@ export class PostgresLogLink implements Link {
       const after = typeof start === "object" ? start.after : "0";
       const page = await this.#page(channel, after, END, 0);
       this.#sessions.check();
-      const gap = typeof start === "object" && page.swept !== undefined && comparePositions(after, page.swept) < 0;
-      const position = start === "new" ? page.safe : gap || start === "oldest" ? page.swept ?? "0" : earliest(after, page.safe);
+      const gap = typeof start === "object" && isGap(after, page);
+      // Every position handed on carries the log's epoch, one given without (from before epochs) too.
+      const position = start === "new"
+        ? page.safe
+        : gap || start === "oldest"
+        ? page.swept ?? atPlace(page.epoch, "0")
+        : atPlace(page.epoch, earliest(after, page.safe));
       this.#reader.follow(channel, position, gap);
       return position;
     } catch (error) {
@@ -108,7 +116,7 @@ export class PostgresLogLink implements Link {
     } catch (error) {
       throw this.#sessions.lost(error);
     }
-    if (page.swept !== undefined && comparePositions(after ?? page.swept, page.swept) < 0) return "gap";
+    if (after !== undefined && isGap(after, page)) return "gap";
     return page.events.map((event) => ({ type: "event", channel, ...event }));
   }
 
@@ -194,7 +202,7 @@ export class PostgresLogLink implements Link {
   }
 }
 
-/** The earlier of two positions: a start past what is safe now (a forged one) would leave the channel deaf. */
+/** The earlier place of two positions: a start past what is safe now (a forged one) would leave the channel deaf. */
 function earliest(a: string, b: string): string {
-  return comparePositions(a, b) <= 0 ? a : b;
+  return placeOf(comparePositions(a, b) <= 0 ? a : b);
 }

@@ -7,8 +7,9 @@
  * A page that reports committed rows not yet safe to read (see
  * `log.ts`) schedules a re-read after a short backoff that grows
  * while they stay pending: the transaction that holds them back may never
- * NOTIFY. A page that finds the cursor below the channel's swept position
- * hands on a resync frame (`gap`) and goes on from the oldest kept.
+ * NOTIFY. A page that finds the cursor below the channel's swept position,
+ * or in another log than the table holds now (another epoch), hands on a
+ * resync frame (`gap`) and goes on from the oldest kept.
  *
  * The cursors live here and nowhere else; the link only asks.
  *
@@ -17,8 +18,8 @@
 import { backoffDelay } from "../../lib/util/backoff.ts";
 import type { Clock } from "../../lib/util/clock.ts";
 import { type Frame, resyncFrame } from "../../lib/contract/frame.ts";
-import { comparePositions } from "../../lib/contract/position.ts";
-import type { Page } from "./log.ts";
+import { atPlace, fromLog } from "../../lib/contract/position.ts";
+import { isGap, type Page } from "./log.ts";
 
 /** Events read per query. */
 const PAGE = 1000;
@@ -131,9 +132,16 @@ export class LogReader {
   /** Hands on what `page` holds, and moves the cursor past it. */
   #take(follow: Follow, page: Page): void {
     const frames: Frame[] = [];
-    if (page.swept !== undefined && comparePositions(follow.cursor, page.swept) < 0) {
+    if (isGap(follow.cursor, page)) {
+      const replaced = !fromLog(follow.cursor, page.epoch);
       frames.push(resyncFrame(follow.channel, "gap"));
-      follow.cursor = page.swept;
+      follow.cursor = page.swept ?? atPlace(page.epoch, "0");
+      if (replaced) {
+        // The page was read after a place in the old log: read the new one from its oldest.
+        this.#controller.enqueue(frames);
+        follow.again = true;
+        return;
+      }
     }
     for (const event of page.events) frames.push({ type: "event", channel: follow.channel, ...event });
     if (page.events.length > 0) follow.cursor = page.events[page.events.length - 1].id;

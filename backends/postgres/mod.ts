@@ -28,7 +28,9 @@
  * of a log table (`historyTable`, created on first use; any size, so no
  * large-message table), and the NOTIFY, with an empty payload, only wakes
  * the listeners, which read the table past each channel's position. An
- * event's id is `"<xid>-<seq>"`: the writing transaction's id and a
+ * event's id is `"<epoch>:<xid>-<seq>"`: the log's epoch (kept in the table,
+ * new whenever the table is truncated or made again, so that a position of
+ * the old log reads as a gap), the writing transaction's id and a
  * sequence number. A listener reads only rows of transactions older than
  * any still open, so none is skipped whatever the commit order
  * (`log.ts`); a writing transaction left open anywhere in the

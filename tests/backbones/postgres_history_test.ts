@@ -3,7 +3,9 @@
  * subscription starts, paging through what is kept, retention and its gaps,
  * large payloads, and above all commit order: rows that commit out of
  * position order, from concurrent publishers and a transaction held open,
- * each reach every subscriber exactly once; then the gapless column.
+ * each reach every subscriber exactly once; the log's epoch (a truncated or
+ * recreated table is another log, a table from before epochs gets one); then
+ * the gapless and the replaced-history columns.
  */
 import assert from "node:assert/strict";
 import process from "node:process";
@@ -13,9 +15,10 @@ import type { BroadcastOptions } from "../../mod.ts";
 import { postgresBackend } from "../../backends/postgres/mod.ts";
 import { channelName } from "../../backends/postgres/channel.ts";
 import { eventFrame, type EventFrame, type Frame } from "../../lib/contract/frame.ts";
-import { comparePositions } from "../../lib/contract/position.ts";
+import { comparePositions, epochOf, placeOf } from "../../lib/contract/position.ts";
 import type { HistoryOptions, Link } from "../../lib/contract/link.ts";
 import { proxyOutages, runGapless } from "../fixtures/gapless.ts";
+import { runReplaced } from "../fixtures/replaced.ts";
 import { admin, SERVER, SERVER_URI, sized, terminate } from "../fixtures/postgres.ts";
 import { TcpProxy } from "../fixtures/proxy.ts";
 import { connectorContext, eventually, sleep, uniqueChannel, within } from "../fixtures/support.ts";
@@ -130,7 +133,8 @@ describe("postgres:// history mode, link by link", () => {
       assert.deepEqual(frames.events.map((e) => e.message), range("a", 10));
       const ids = frames.events.map((e) => e.id!);
       assert.equal(ascending([start as string, ...ids]), true, `ids ascend after the start: ${start} ${ids}`);
-      assert.equal(ids.every((id) => /^\d+-\d+$/.test(id)), true);
+      assert.equal(ids.every((id) => /^[0-9a-z]{1,32}:\d+-\d+$/.test(id)), true, `each id carries the log's epoch: ${ids}`);
+      assert.equal(new Set([start as string, ...ids].map(epochOf)).size, 1, "one epoch: the table's");
       await eventually(() => wire.length >= 2, 2_000, "the raw listener's notifications");
       await sleep(50);
       assert.deepEqual(wire, ["", ""], "one empty NOTIFY per batch");
@@ -170,11 +174,11 @@ describe("postgres:// history mode, link by link", () => {
       await frames.count(2);
       await sleep(100);
       assert.deepEqual(frames.events.map((e) => e.message), ["once", "next"]);
-      const [{ count }] = await sql.unsafe(`select count(*)::int as count from ${table}`);
+      const [{ count }] = await sql.unsafe(`select count(*)::int as count from ${table} where channel = 'c'`);
       assert.equal(count, 2);
     } finally {
       await link.close();
-      await sql.unsafe(`drop table if exists ${table}, ${table}_swept`);
+      await dropLog(sql, table);
     }
   });
 
@@ -184,7 +188,7 @@ describe("postgres:// history mode, link by link", () => {
     await publish(publisher, channel, ["a", "b", "c"]);
     const [fresh, oldest, resumed] = [await open("start"), await open("start"), await open("start")];
     const [fromNew, fromOldest, fromAfter] = [new Frames(fresh), new Frames(oldest), new Frames(resumed)];
-    await oldest.subscribe(channel, "oldest").then((position) => assert.equal(position, "0"));
+    await oldest.subscribe(channel, "oldest").then((position) => assert.equal(placeOf(position as string), "0"));
     await fromOldest.count(3);
     const b = fromOldest.events[1].id!;
     assert.equal(await resumed.subscribe(channel, { after: b }), b);
@@ -493,6 +497,157 @@ runGapless({
   },
 });
 
+/** The tables as the version before epochs made them (the swept table kept if it is there). */
+function previousSchema(table: string): string {
+  return `create table "${table}" (seq bigint generated always as identity, xid xid8 not null default pg_current_xact_id(),
+      channel text not null, payload text not null, origin text, created_at timestamptz not null default now(),
+      primary key (channel, xid, seq));
+    create unique index "${table}_origin" on "${table}" (channel, origin);
+    create table if not exists "${table}_swept" (channel text primary key, xid xid8 not null, seq bigint not null)`;
+}
+
+/** Drops a log table of a test's own and its swept table. */
+function dropLog(sql: postgres.Sql, table: string): Promise<unknown> {
+  return sql.unsafe(`drop table if exists "${table}", "${table}_swept"`);
+}
+
+describe("postgres:// history mode, the log's epoch", () => {
+  const table = `streamcast_log_epoch_${process.pid}`;
+  let sql: postgres.Sql;
+  const links: Link[] = [];
+  const open = async (what: string, historyTable = table) => {
+    const { context } = connectorContext({ applicationName: appName(what), historyTable });
+    const link = await postgresBackend(new URL(SERVER_URI), { ...context, history: { messages: 100 } }).open(AbortSignal.timeout(5_000));
+    links.push(link);
+    return link;
+  };
+
+  before(() => {
+    sql = admin();
+  });
+  after(async () => {
+    await Promise.all(links.map((link) => link.close()));
+    await dropLog(sql, table);
+    await dropLog(sql, `${table}_previous`);
+    await sql.end();
+  });
+
+  it("a position from before epochs (it has none) is read as a place in the log there now", async () => {
+    const channel = uniqueChannel("bare");
+    const [publisher, first] = [await open("bare"), await open("bare")];
+    const seen = new Frames(first);
+    await first.subscribe(channel, "oldest");
+    await publish(publisher, channel, ["a", "b", "c"]);
+    await seen.count(3);
+    const [, b, c] = seen.events.map((e) => e.id!);
+    const bare = placeOf(b);
+    assert.notEqual(bare, b, "ids carry an epoch now");
+    const resumed = await open("bare");
+    const frames = new Frames(resumed);
+    assert.equal(await resumed.subscribe(channel, { after: bare }), b, "it starts at the same place, in this log's epoch");
+    await publish(publisher, channel, ["d"]);
+    await frames.count(2);
+    await frames.quiet(100);
+    assert.deepEqual(frames.all.map((f) => f.type === "event" ? f.message : `<${f.reason}>`), ["c", "d"], "no resync frame");
+    const read = await resumed.read!(channel, bare, c, 10);
+    assert.deepEqual(read !== "gap" && read.map((e) => [e.message, e.id]), [["c", c]]);
+  });
+
+  it("a table truncated under a live link is another log: one resync frame (gap), then the new rows; an old position is a gap", async () => {
+    const channel = uniqueChannel("truncated");
+    const [publisher, subscriber] = [await open("truncated"), await open("truncated")];
+    const frames = new Frames(subscriber);
+    await subscriber.subscribe(channel);
+    await publish(publisher, channel, ["old1", "old2"]);
+    await frames.count(2);
+    const old = frames.events[1].id!;
+    await sql.unsafe(`truncate "${table}"`);
+    await publish(publisher, channel, ["new1", "new2"]);
+    await frames.count(4);
+    await frames.quiet(100);
+    assert.deepEqual(frames.all.map((f) => f.type === "event" ? f.message : `<${f.reason}>`), ["old1", "old2", "<gap>", "new1", "new2"]);
+    const epochs = frames.events.map((e) => epochOf(e.id!));
+    assert.equal(epochs[2] !== undefined && epochs[2] === epochs[3] && epochs[2] !== epochs[0], true, `a new epoch: ${epochs}`);
+    const newest = frames.events[3].id!;
+    assert.equal(await subscriber.read!(channel, old, newest, 10), "gap", "read after a position of the old log");
+    const kept = await subscriber.read!(channel, undefined, newest, 10);
+    assert.deepEqual(kept !== "gap" && kept.map((e) => e.message), ["new1", "new2"]);
+    const late = await open("truncated");
+    const lateFrames = new Frames(late);
+    const start = await late.subscribe(channel, { after: old });
+    assert.equal(epochOf(start as string), epochs[2], "it starts in the new log");
+    await lateFrames.count(2);
+    await lateFrames.quiet(100);
+    assert.deepEqual(lateFrames.all.map((f) => f.type === "event" ? f.message : `<${f.reason}>`), ["<gap>", "new1", "new2"]);
+  });
+
+  it("a table from before epochs gets one, the same for every instance that opens it at once; its old positions still read", async () => {
+    const previous = `${table}_previous`;
+    await sql.unsafe(previousSchema(previous));
+    const rows = await sql.unsafe(`insert into "${previous}" (channel, payload) values ('c', 'one'), ('c', 'two') returning xid::text || '-' || seq as id`);
+    const subscribers = await Promise.all([0, 1, 2, 3, 4].map(() => open("previous", previous)));
+    const frames = subscribers.map((link) => new Frames(link));
+    await Promise.all(subscribers.map((link) => link.subscribe("c", "oldest")));
+    await Promise.all(frames.map((f) => f.count(2)));
+    const ids = frames.flatMap((f) => f.events.map((e) => e.id!));
+    const epochs = new Set(ids.map(epochOf));
+    assert.equal(epochs.size, 1, `one epoch: ${ids}`);
+    assert.notEqual([...epochs][0], undefined);
+    assert.deepEqual(frames[0].events.map((e) => placeOf(e.id!)), rows.map((row) => row.id), "the places it had");
+    const read = await subscribers[0].read!("c", rows[0].id, ids[1], 10);
+    assert.deepEqual(read !== "gap" && read.map((e) => e.message), ["two"], "a position it issued before reads on");
+    await sql.unsafe(`truncate "${previous}"`);
+    await publish(subscribers[0], "c", ["three"]);
+    await Promise.all(frames.map((f) => f.count(3)));
+    for (const f of frames) {
+      assert.deepEqual(f.all.map((frame) => frame.type === "event" ? frame.message : `<${frame.reason}>`), ["one", "two", "<gap>", "three"]);
+      assert.notEqual(epochOf(f.events[2].id!), [...epochs][0], "a truncate gives it a new epoch");
+    }
+  });
+});
+
+/** For the replaced-history column: an admin session that replaces the log, a proxy to keep an instance away. */
+const REPLACED_TABLE = `streamcast_log_replaced_${process.pid}`;
+const replacedProxy = new TcpProxy({ host: SERVER.host, port: SERVER.port });
+let replacedSql: postgres.Sql;
+const replacedAway = {
+  uri: () => `postgres://${SERVER.user}@127.0.0.1:${replacedProxy.port}/${SERVER.database}?history=1000`,
+  break: () => replacedProxy.cut(),
+  restore: () => replacedProxy.restore(),
+};
+
+describe("postgres:// history mode, a log made again", () => {
+  before(async () => {
+    replacedSql = admin();
+    await replacedProxy.start();
+  });
+  after(async () => {
+    await replacedProxy.stop();
+    await dropLog(replacedSql, REPLACED_TABLE);
+    await replacedSql.end();
+  });
+
+  runReplaced({
+    name: "postgres://",
+    uri: () => `${SERVER_URI}?history=1000`,
+    options: { ...OUTAGE, backendOptions: { applicationName: appName("replaced"), historyTable: REPLACED_TABLE } },
+    cases: {
+      "the log table truncated": {
+        replace: async () => void await replacedSql.unsafe(`truncate "${REPLACED_TABLE}"`),
+        away: replacedAway,
+      },
+      "the log table dropped, and made again by streamcast": {
+        replace: async () => void await replacedSql.unsafe(`drop table "${REPLACED_TABLE}"`),
+        away: replacedAway,
+      },
+      "the log table dropped, and made again by an operator with the schema from before epochs": {
+        replace: async () => void await replacedSql.unsafe(`drop table "${REPLACED_TABLE}"; ${previousSchema(REPLACED_TABLE)}`),
+        away: replacedAway,
+      },
+    },
+  });
+});
+
 describe("postgres:// leaves nothing behind in history mode", () => {
   it("no unhandled rejection happened in this process", () => {
     assert.deepEqual(unhandled, []);
@@ -500,7 +655,7 @@ describe("postgres:// leaves nothing behind in history mode", () => {
 
   after(async () => {
     const sql = admin();
-    await sql.unsafe(`drop table if exists "${TABLE}", "${TABLE}_swept"`);
+    await dropLog(sql, TABLE);
     await sql.end();
   });
 });
