@@ -7,14 +7,23 @@
  * costs one or two replacements, not one each.
  *
  * Nothing is committed to Kafka. Where the link stands in each topic — the
- * next offset to read, per partition — is kept in {@linkcode Positions}, which
- * outlive the link: a new consumer (after a re-subscription, or the next link
- * of the same Broadcast) seeks to them as it joins, so it neither skips what
- * arrived in between nor repeats what was delivered. A topic seen for the
- * first time starts at its end, read before the consumer joins, so a message
- * published after `subscribe()` resolves is always received. In history
- * mode a subscription says where partition 0 starts (the core's position
- * wins over the connector's), and resolves with the offset before it.
+ * next offset to read, per partition, and the topic's epoch — is kept in
+ * `Positions` (`positions.ts`), which outlive the link: a new consumer (after
+ * a re-subscription, or the next link of the same Broadcast) seeks to them as
+ * it joins, so it neither skips what arrived in between nor repeats what was
+ * delivered. Offsets never carry over to a topic deleted and created again
+ * (another epoch): the consumer starts at the new topic's first offsets,
+ * after one resync frame (`gap`) in history mode. A topic seen for the first
+ * time starts at its end, read before the consumer joins, so a message
+ * published after `subscribe()` resolves is always received. In history mode a subscription says where partition 0 starts (the
+ * core's position wins over the connector's), and resolves with the position
+ * before it; events carry their topic's epoch in their ids.
+ *
+ * kafkajs fetches by topic name, so a topic deleted and made again under a
+ * running consumer is read on as if it were the same. The consumer looks
+ * again at its topics' epochs before it delivers after a rejoin (kafkajs
+ * rejoins when a topic's partitions went away) or after offsets that jump,
+ * and at each `verify()` (the link's ping); another epoch loses the link.
  * Private to `backends/kafka/mod.ts`.
  *
  * @module
@@ -23,10 +32,10 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kaf
 import { BackboneUnavailableError } from "../../lib/contract/errors.ts";
 import { type EventFrame, type Frame, resyncFrame } from "../../lib/contract/frame.ts";
 import type { Start } from "../../lib/contract/link.ts";
+import { atPlace } from "../../lib/contract/position.ts";
 import { consumerConfig, type KafkaSettings } from "./config.ts";
-
-/** Per topic, per partition: the next offset to read. */
-export type Positions = Map<string, Map<number, string>>;
+import { keepWithin, type Positions, positionBefore, startIn } from "./positions.ts";
+import type { TopicIds } from "./topic_ids.ts";
 
 /** What the consumer needs from its link. */
 export interface ConsumerParts {
@@ -36,6 +45,8 @@ export interface ConsumerParts {
   settings: KafkaSettings;
   /** Shared by every link of one Broadcast. */
   positions: Positions;
+  /** Reads the topics' epochs. */
+  ids: TopicIds;
   /** History mode: events carry their offsets, and a resume position Kafka no longer keeps is a `gap`. */
   history: boolean;
   /** Creates the topics that do not exist yet. */
@@ -65,8 +76,10 @@ export class TopicConsumer {
   #dropped = new Set<string>();
   /** History mode: where a topic's next consumer starts partition 0, as its subscription asked. */
   readonly #starts = new Map<string, Start>();
-  /** History mode: the offset partition 0 of each topic the current consumer reads started at. */
-  #started = new Map<string, string>();
+  /** History mode: the position before the one where the current consumer started partition 0 of each topic (none before offset 0). */
+  #started = new Map<string, string | undefined>();
+  /** The current consumer rejoined its group: its topics' epochs are looked at again before it delivers. */
+  #rejoined = false;
   #consumer: Consumer | undefined;
   #waiters: Waiter[] = [];
   #busy = false;
@@ -83,16 +96,17 @@ export class TopicConsumer {
   /**
    * Resolves once the consumer has joined with `topic`'s partitions assigned.
    * In history mode partition 0 starts at `start` (`"new"`: where the link
-   * stood, or the end), and it resolves with the offset before the one it
-   * starts at (none when that is the first offset, 0).
+   * stood, or the end; after a position of a topic since made again: at the
+   * first offset, after a resync frame), and it resolves with the position
+   * before the one it starts at (none when that is the first offset, 0).
    */
   async subscribe(topic: string, start: Start = "new"): Promise<string | void> {
     this.#wanted.add(topic);
     this.#claimed.add(topic);
     if (this.#parts.history) this.#starts.set(topic, start);
     await this.#wait(topic, true);
-    const at = this.#started.get(topic);
-    if (this.#parts.history && at !== undefined && at !== "0") return String(BigInt(at) - 1n);
+    const before = this.#started.get(topic);
+    if (this.#parts.history && before !== undefined) return before;
   }
 
   /** Stops delivering `topic` at once; resolves once the consumer no longer reads it. */
@@ -119,6 +133,23 @@ export class TopicConsumer {
     if (this.#consumer === undefined || this.#reading.size === 0 || this.#delivering > 0) return undefined;
     if (now - this.#lastFetch > maxWaitTime + requestTimeout) return `the consumer has not fetched for ${now - this.#lastFetch} ms`;
     return undefined;
+  }
+
+  /**
+   * Rejects when a topic the consumer reads is no longer the one its position
+   * is in: deleted (and not made again yet), or made again (another epoch).
+   */
+  async verify(): Promise<void> {
+    const { positions, ids } = this.#parts;
+    const topics = [...this.#started.keys()].filter((topic) => positions.has(topic)); // not those unsubscribed since
+    this.#rejoined = false;
+    const epochs = await ids.epochs(topics);
+    for (const topic of topics) {
+      const epoch = positions.get(topic)?.epoch;
+      if (epoch !== undefined && epochs.get(topic) !== epoch) {
+        throw new BackboneUnavailableError(`Kafka topic ${topic} was deleted and created again`);
+      }
+    }
   }
 
   /** Stops the consumer (it leaves the group); pending subscriptions reject with `reason`. */
@@ -197,67 +228,77 @@ export class TopicConsumer {
   }
 
   /**
-   * Reads where each new topic ends now: its consumer starts there. In
-   * history mode partition 0 starts where its subscription asked instead:
-   * right after a position, at the log start, or (new) where the link stood.
+   * Reads where each new topic ends now, and its epoch: its consumer starts
+   * there. In history mode partition 0 starts where its subscription asked
+   * instead: right after a position, at the log start, or (new) where the
+   * link stood; a position of a topic since made again (another epoch), by
+   * the subscription or kept by the link, means the first offset, after a
+   * resync frame (`gap`).
    */
   async #locate(topics: string[]): Promise<void> {
     if (topics.length === 0) return;
-    const { admin, positions, ensureTopics } = this.#parts;
+    const { admin, positions, ensureTopics, ids, history } = this.#parts;
     await ensureTopics(topics);
-    const ends = await Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic)));
+    const [epochs, logs] = await ids.around(topics, () => Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic))));
     topics.forEach((topic, i) => {
       const start = this.#starts.get(topic);
       this.#starts.delete(topic);
       if (!this.#wanted.has(topic)) return;
-      const at = positions.get(topic) ?? new Map(ends[i].map(({ partition, high }) => [partition, high]));
-      positions.set(topic, at);
-      if (start === "oldest") at.set(0, ends[i].find(({ partition }) => partition === 0)?.low ?? "0");
-      else if (start !== undefined && start !== "new") at.set(0, String(BigInt(start.after) + 1n));
+      const log = { epoch: epochs.get(topic), partitions: logs[i] };
+      positions.set(topic, startIn(log, positions.get(topic), start, history));
     });
   }
 
   /**
-   * History mode: a topic whose resume position Kafka deleted (retention) gets
-   * one resync frame (`gap`), then resumes at the oldest offset kept.
+   * Checks each topic's position against what Kafka keeps before the
+   * consumer starts there: a position in a topic since made again (another
+   * epoch) goes on from the new topic's first offsets, one Kafka deleted
+   * (retention) from the oldest kept. In history mode either is told with one
+   * resync frame (`gap`) before the topic's next event.
    */
-  async #checkRetention(topics: string[]): Promise<void> {
-    const { admin, positions, history, deliver } = this.#parts;
-    if (!history) return;
+  async #check(topics: string[]): Promise<void> {
+    const { admin, positions, history, deliver, ids } = this.#parts;
     const kept = topics.filter((topic) => positions.has(topic));
-    const offsets = await Promise.all(kept.map((topic) => admin.fetchTopicOffsets(topic)));
-    const gaps: Frame[] = [];
+    const [epochs, logs] = await ids.around(kept, () => Promise.all(kept.map((topic) => admin.fetchTopicOffsets(topic))));
+    const gaps: string[] = [];
     kept.forEach((topic, i) => {
       const at = positions.get(topic)!;
-      let gap = false;
-      for (const { partition, low } of offsets[i]) {
-        const position = at.get(partition);
-        if (position === undefined || BigInt(position) >= BigInt(low)) continue;
-        at.set(partition, low);
-        gap = true;
-      }
-      if (gap) gaps.push(resyncFrame(topic, "gap"));
+      keepWithin(at, { epoch: epochs.get(topic), partitions: logs[i] }, history);
+      if (at.gap) gaps.push(topic);
     });
+    if (gaps.length === 0) return;
     // Not awaited: the link is read only once subscribed; queued first, it goes out before any message.
-    if (gaps.length > 0) void deliver(gaps);
+    void deliver(gaps.map((topic) => resyncFrame(topic, "gap"))).then((delivered) => {
+      // Owed still when the link went first: the next link's consumer tells it.
+      if (!delivered) return;
+      for (const topic of gaps) {
+        const at = positions.get(topic);
+        if (at !== undefined) at.gap = false;
+      }
+    });
   }
 
   async #start(topics: string[]): Promise<void> {
-    await this.#checkRetention(topics);
+    await this.#check(topics);
     const { kafka, groupId, settings, positions } = this.#parts;
-    // Before it runs (its batches move the positions on), after the retention check (a deleted start moved on).
-    this.#started = new Map(topics.map((topic) => [topic, positions.get(topic)?.get(0) ?? "0"]));
+    // Before it runs (its batches move the positions on), after the check (a start deleted or replaced moved on).
+    this.#started = new Map(topics.map((topic) => [topic, positionBefore(positions.get(topic))]));
+    this.#rejoined = false;
     const consumer = kafka.consumer(consumerConfig(groupId, settings));
     this.#consumer = consumer;
     let assigned: Record<string, number[]> = {};
+    let joined = false;
     const current = () => this.#consumer === consumer && this.#closed === undefined;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       assigned = payload.memberAssignment;
+      // kafkajs rejoins when a topic's partitions went away, deleted perhaps: look before delivering.
+      if (joined && current()) this.#rejoined = true;
+      joined = true;
       // Seek before the first fetch: the consumer resumes exactly where the link stood.
       for (const [topic, partitions] of Object.entries(assigned)) {
         const at = positions.get(topic);
         for (const partition of partitions) {
-          const offset = at?.get(partition);
+          const offset = at?.offsets.get(partition);
           if (offset !== undefined) consumer.seek({ topic, partition, offset });
         }
       }
@@ -305,16 +346,29 @@ export class TopicConsumer {
     const { topic, partition, messages } = batch;
     if (this.#consumer !== consumer || !this.#wanted.has(topic) || this.#dropped.has(topic)) return;
     if (messages.length === 0) return;
+    const { positions, history } = this.#parts;
+    const expected = positions.get(topic)?.offsets.get(partition);
+    // Offsets that jump: compaction, or a topic made again whose end kafkajs skipped to.
+    if (this.#rejoined || (expected !== undefined && BigInt(messages[0].offset) > BigInt(expected))) {
+      try {
+        await this.verify();
+      } catch (error) {
+        if (this.#consumer === consumer) this.#parts.fail(error);
+        return;
+      }
+      if (this.#consumer !== consumer || !this.#wanted.has(topic) || this.#dropped.has(topic)) return;
+    }
+    const at = positions.get(topic);
     const frames: EventFrame[] = messages.map((message) => ({
       type: "event",
       channel: topic,
       message: message.value ? message.value.toString("utf8") : "",
-      ...this.#parts.history && historyFields(partition, message),
+      ...history && historyFields(partition, message, at?.epoch),
     }));
     const next = String(BigInt(messages[messages.length - 1].offset) + 1n);
     this.#delivering++;
     try {
-      if (await this.#parts.deliver(frames)) this.#parts.positions.get(topic)?.set(partition, next);
+      if (await this.#parts.deliver(frames)) positions.get(topic)?.offsets.set(partition, next);
     } finally {
       this.#delivering--;
     }
@@ -336,10 +390,11 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
 
 /**
  * History mode: an event of partition 0, where streamcast publishes, has its
- * offset as id (an event of another partition has none: offsets of two
- * partitions are not in one order); and its publisher's origin, when given.
+ * offset in the topic of `epoch` as id (an event of another partition has
+ * none: offsets of two partitions are not in one order); and its publisher's
+ * origin, when given.
  */
-export function historyFields(partition: number, message: KafkaMessage): { id?: string; origin?: string } {
+export function historyFields(partition: number, message: KafkaMessage, epoch: string | undefined): { id?: string; origin?: string } {
   const origin = message.headers?.origin?.toString();
-  return { ...partition === 0 && { id: message.offset }, ...origin !== undefined && { origin } };
+  return { ...partition === 0 && { id: atPlace(epoch, message.offset) }, ...origin !== undefined && { origin } };
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Admin } from "kafkajs";
-import type { Positions } from "./consumer.ts";
+import type { Positions } from "./positions.ts";
 
 /** The state one connector's links share, one link at a time. */
 export interface ConnectorState {

@@ -1,7 +1,8 @@
 /**
  * One Kafka link: an admin client, a second one that only answers pings, a
- * producer, a consumer once a channel is subscribed, and in history mode a
- * reader once history is read. Each consumes in a group of its own, deleted
+ * producer, a consumer once a channel is subscribed, a connection that reads
+ * topic ids once one is (`topic_ids.ts`), and in history mode a reader once
+ * history is read. Each consumes in a group of its own, deleted
  * when the link closes; where the link stands in each topic is kept in its
  * connector's state, which the next link resumes from. Private to
  * `backends/kafka/mod.ts`.
@@ -19,6 +20,7 @@ import { type ConnectorState, deleteOrphans } from "./groups.ts";
 import { TopicProducer } from "./producer.ts";
 import { HistoryReader } from "./reader.ts";
 import type { LinkSockets } from "./sockets.ts";
+import { TopicIds } from "./topic_ids.ts";
 
 /** What a link is made of. */
 export interface LinkParts {
@@ -49,6 +51,8 @@ export class KafkaLink implements Link {
   readonly #probe: Admin;
   readonly #producer: TopicProducer;
   readonly #consumer: TopicConsumer;
+  /** Reads the epochs of topics (their ids), for the consumer and the reader. */
+  readonly #ids: TopicIds;
   /** History mode: reads what Kafka keeps, for a catch-up. */
   readonly #reader: HistoryReader | undefined;
   /** History mode: partition 0 of `channel` after `after` up to `upTo` (see `Link.read`). */
@@ -59,6 +63,7 @@ export class KafkaLink implements Link {
   #error: Error | undefined;
   #grouped = false;
   #pinging = 0;
+  #verifying = false;
   #reaching = false;
   #clean = false;
   #shutdown: Promise<void> | undefined;
@@ -77,12 +82,14 @@ export class KafkaLink implements Link {
     this.#producer.client.on(this.#producer.client.events.DISCONNECT, () => {
       this.#fail(new BackboneUnavailableError(`The Kafka producer disconnected from ${where}`));
     });
+    this.#ids = new TopicIds(driver);
     this.#consumer = new TopicConsumer({
       kafka: driver,
       admin: this.#admin,
       groupId: this.#groupId,
       settings,
       positions: state.positions,
+      ids: this.#ids,
       history,
       ensureTopics: (topics) => this.#producer.ensureTopics(topics),
       deliver: (frames) => this.#deliver(frames),
@@ -95,6 +102,7 @@ export class KafkaLink implements Link {
         // A group of its own: joining the link's would take partitions from its consumer.
         groupId: `${settings.groupIdPrefix}${crypto.randomUUID()}`,
         settings,
+        ids: this.#ids,
         ensureTopics: (topics) => this.#producer.ensureTopics(topics),
         grouped: (groupId) => this.#state.orphans.add(groupId),
       });
@@ -152,6 +160,9 @@ export class KafkaLink implements Link {
    * A metadata round trip on the probe's connection; and since kafkajs times
    * no request out here, also a check that none of the link's own requests
    * (a send, a fetch, a join) has waited too long on a connection of its own.
+   * Beside it, not awaited (its round trip must not slow the probe down), a
+   * look at whether the topics the consumer reads are still the ones it
+   * started in: one deleted, or made again meanwhile, loses the link.
    */
   async ping(): Promise<void> {
     if (this.#error) throw this.#error;
@@ -160,6 +171,10 @@ export class KafkaLink implements Link {
     if (stuck) throw this.#fail(new BackboneUnavailableError(`Kafka at ${this.#where} stopped answering: ${stuck}`));
     this.#pinging++;
     try {
+      if (!this.#verifying) {
+        this.#verifying = true;
+        void this.#consumer.verify().catch((error) => this.#fail(error)).finally(() => this.#verifying = false);
+      }
       await this.#probe.describeCluster();
     } catch (error) {
       throw this.#fail(error);
@@ -244,6 +259,7 @@ export class KafkaLink implements Link {
           this.#reader?.close(this.#error),
           this.#producer.client.disconnect(),
           this.#probe.disconnect(),
+          this.#ids.disconnect(),
         ]);
         if (this.#clean) await deleteOrphans(this.#admin, this.#state.orphans);
         await this.#admin.disconnect();
@@ -254,7 +270,7 @@ export class KafkaLink implements Link {
       this.#sockets.destroy();
       // kafkajs keeps a timer running per connection until its client disconnects: make sure each does.
       void graceful.then(() =>
-        Promise.allSettled([this.#admin, this.#probe, this.#producer.client].map((client) => client.disconnect()))
+        Promise.allSettled([this.#admin, this.#probe, this.#producer.client, this.#ids].map((client) => client.disconnect()))
       );
     })();
     return this.#shutdown;

@@ -8,15 +8,21 @@
  * `eachBatch` until it has enough, then pauses it again. What the last batch
  * held beyond a read is kept for the next one, so a catch-up paging through a
  * backlog costs a fetch per batch, not one per page. Reads run one at a time.
- * Private to `backends/kafka/mod.ts`.
+ * Each read looks at the topic's epoch (its id) beside its offsets: a
+ * position of another epoch is a `gap`. Records fetched are labelled with that
+ * epoch only if the topic still has it once they are in (a topic id never
+ * comes back, so they are of that topic); otherwise the read fails and the
+ * catch-up reads again. Private to `backends/kafka/mod.ts`.
  *
  * @module
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { BackboneUnavailableError } from "../../lib/contract/errors.ts";
 import type { EventFrame } from "../../lib/contract/frame.ts";
+import { fromLog, placeOf } from "../../lib/contract/position.ts";
 import { consumerConfig, type KafkaSettings } from "./config.ts";
 import { historyFields } from "./consumer.ts";
+import type { TopicIds } from "./topic_ids.ts";
 
 /** What the reader needs from its link. */
 export interface ReaderParts {
@@ -24,15 +30,18 @@ export interface ReaderParts {
   admin: Admin;
   groupId: string;
   settings: KafkaSettings;
+  /** Reads the topics' epochs. */
+  ids: TopicIds;
   /** Creates the topics that do not exist yet. */
   ensureTopics(topics: string[]): Promise<void>;
   /** The reader is about to join `groupId`: the link deletes it as it closes, or a later link does. */
   grouped(groupId: string): void;
 }
 
-/** The read in progress: partition 0 of `topic` from `next` to `end`, at most `limit`. */
+/** The read in progress: partition 0 of `topic` (of `epoch`) from `next` to `end`, at most `limit`. */
 interface Pending {
   topic: string;
+  epoch: string | undefined;
   next: bigint;
   end: bigint;
   limit: number;
@@ -40,9 +49,10 @@ interface Pending {
   settle(error?: unknown): void;
 }
 
-/** Partition 0 of `topic` from `from` up to (not including) `to`, fetched but not handed out yet. */
+/** Partition 0 of `topic` (of `epoch`) from `from` up to (not including) `to`, fetched but not handed out yet. */
 interface Kept {
   topic: string;
+  epoch: string | undefined;
   from: bigint;
   to: bigint;
   frames: EventFrame[];
@@ -64,12 +74,14 @@ export class HistoryReader {
   /**
    * The events of partition 0 of `topic` with offsets past `after` (from the
    * log start when undefined) up to `upTo`, at most `limit`, oldest first;
-   * `"gap"` when Kafka no longer keeps the offset after `after`.
+   * `"gap"` when Kafka no longer keeps the offset after `after`, or `after`
+   * is of a topic since made again (another epoch).
    */
   read(topic: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
     // Another backbone's position (a Redis stream ID, say) names nothing Kafka keeps.
-    if (after !== undefined && !/^\d+$/.test(after)) return Promise.resolve("gap");
-    const read = this.#queue.then(() => this.#read(topic, after === undefined ? undefined : BigInt(after) + 1n, BigInt(upTo), limit));
+    if (after !== undefined && !/^\d+$/.test(placeOf(after))) return Promise.resolve("gap");
+    const start = after === undefined ? undefined : BigInt(placeOf(after)) + 1n;
+    const read = this.#queue.then(() => this.#read(topic, after, start, BigInt(placeOf(upTo)), limit));
     this.#queue = read.catch(() => {});
     return read;
   }
@@ -81,10 +93,14 @@ export class HistoryReader {
     await this.#stop();
   }
 
-  async #read(topic: string, start: bigint | undefined, end: bigint, limit: number): Promise<EventFrame[] | "gap"> {
+  async #read(topic: string, after: string | undefined, start: bigint | undefined, end: bigint, limit: number): Promise<EventFrame[] | "gap"> {
     if (this.#closed !== undefined) throw this.#closed;
-    // Asked every time, kept or not: what Kafka deleted is a gap, whatever this reader still holds.
-    const [p0] = (await this.#parts.admin.fetchTopicOffsets(topic)).filter(({ partition }) => partition === 0);
+    const { admin, ids } = this.#parts;
+    // Asked every time, kept or not: what Kafka deleted or made again is a gap, whatever this reader still holds.
+    const [epochs, offsets] = await Promise.all([ids.epochs([topic]), admin.fetchTopicOffsets(topic)]);
+    const epoch = epochs.get(topic);
+    if (after !== undefined && !fromLog(after, epoch)) return "gap";
+    const [p0] = offsets.filter(({ partition }) => partition === 0);
     const low = BigInt(p0?.low ?? 0);
     const high = BigInt(p0?.high ?? 0);
     if (start !== undefined && start < low) return "gap";
@@ -92,31 +108,36 @@ export class HistoryReader {
     const last = end < high - 1n ? end : high - 1n;
     let frames: EventFrame[] = [];
     const kept = this.#kept;
-    if (kept?.topic === topic && next >= kept.from && next < kept.to) {
+    if (kept?.topic === topic && kept.epoch === epoch && next >= kept.from && next < kept.to) {
       // The last batch went on from where this read starts: what it held is exactly what comes next.
       frames = this.#take(kept, next, last, limit);
       if (frames.length >= limit) return frames;
       next = kept.to;
     }
     if (next > last) return frames;
-    return frames.concat(await this.#fetch(topic, next, last, limit - frames.length));
+    const fetched = await this.#fetch(topic, epoch, next, last, limit - frames.length);
+    if ((await ids.epochs([topic])).get(topic) !== epoch) {
+      this.#kept = undefined;
+      throw new BackboneUnavailableError(`Kafka topic ${topic} was deleted and created again while it was read`);
+    }
+    return frames.concat(fetched);
   }
 
   /** Takes from `kept` what lies from `from` to `last`, at most `limit`; it then keeps only what follows. */
   #take(kept: Kept, from: bigint, last: bigint, limit: number): EventFrame[] {
-    const at = (i: number) => BigInt(kept.frames[i].id!);
+    const at = (i: number) => BigInt(placeOf(kept.frames[i].id!));
     let i = 0;
     while (i < kept.frames.length && at(i) < from) i++;
     let j = i;
     while (j < kept.frames.length && j - i < limit && at(j) <= last) j++;
     const taken = kept.frames.slice(i, j);
     kept.frames = kept.frames.slice(j);
-    if (taken.length > 0) kept.from = BigInt(taken[taken.length - 1].id!) + 1n;
+    if (taken.length > 0) kept.from = BigInt(placeOf(taken[taken.length - 1].id!)) + 1n;
     return taken;
   }
 
   /** Seeks partition 0 to `next`, resumes it, and collects until `end` or `limit`. */
-  async #fetch(topic: string, next: bigint, end: bigint, limit: number): Promise<EventFrame[]> {
+  async #fetch(topic: string, epoch: string | undefined, next: bigint, end: bigint, limit: number): Promise<EventFrame[]> {
     const consumer = await this.#reading(topic);
     const { requestTimeout, maxWaitTime } = this.#parts.settings;
     const frames: EventFrame[] = [];
@@ -127,6 +148,7 @@ export class HistoryReader {
       }, requestTimeout + 2 * maxWaitTime);
       const pending: Pending = {
         topic,
+        epoch,
         next,
         end,
         limit,
@@ -199,7 +221,7 @@ export class HistoryReader {
       const offset = BigInt(messages[i].offset);
       if (offset < pending.next) continue;
       if (offset > pending.end) break;
-      pending.frames.push(frame(topic, messages[i]));
+      pending.frames.push(frame(topic, pending.epoch, messages[i]));
       pending.next = offset + 1n;
     }
     const done = pending.frames.length >= pending.limit || pending.next > pending.end ||
@@ -207,7 +229,7 @@ export class HistoryReader {
     if (!done) return Promise.resolve(); // the next fetch goes on from after this batch
     const to = BigInt(batch.lastOffset()) + 1n;
     const rest = messages.slice(i).filter((message) => BigInt(message.offset) >= pending.next);
-    this.#kept = { topic, from: pending.next, to, frames: rest.map((message) => frame(topic, message)) };
+    this.#kept = { topic, epoch: pending.epoch, from: pending.next, to, frames: rest.map((message) => frame(topic, pending.epoch, message)) };
     pending.settle();
     return Promise.resolve();
   }
@@ -221,8 +243,8 @@ export class HistoryReader {
   }
 }
 
-/** An event of partition 0 as the live path builds it: offset as id, origin from the header. */
-function frame(topic: string, message: KafkaMessage): EventFrame {
+/** An event of partition 0 as the live path builds it: its offset in the topic of `epoch` as id, origin from the header. */
+function frame(topic: string, epoch: string | undefined, message: KafkaMessage): EventFrame {
   const value = message.value ? message.value.toString("utf8") : "";
-  return { type: "event", channel: topic, message: value, ...historyFields(0, message) };
+  return { type: "event", channel: topic, message: value, ...historyFields(0, message, epoch) };
 }

@@ -4,7 +4,9 @@
  * matrix (the proxy cutting and stalling, the broker stopped and started
  * under publish load), a slow subscriber refilled from Kafka, `since`, and
  * positions Kafka deleted (`deleteTopicRecords` moves the log start offset, as
- * retention would) ending in exactly one resync frame `gap`.
+ * retention would) ending in exactly one resync frame `gap`; the topic's
+ * epoch in every id, and the replaced-history column (a topic deleted and
+ * recreated: offsets start again at 0).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -12,11 +14,13 @@ import type { Admin } from "kafkajs";
 import { Broadcast, type BroadcastOptions, type EventFrame, type Frame } from "../../mod.ts";
 import kafka from "../../backends/kafka/mod.ts";
 import type { Link } from "../../lib/contract/link.ts";
+import { epochOf, isEpoch, placeOf } from "../../lib/contract/position.ts";
 import { FAST } from "../fixtures/conformance.ts";
 import { proxyOutages, runGapless } from "../fixtures/gapless.ts";
 import { kafkaAdmin, proxiedBroker, type TestBroker } from "../fixtures/kafka.ts";
 import type { TcpProxy } from "../fixtures/proxy.ts";
-import { connectorContext, events, reachState, readEvents, readUntil, resyncs, sleep, uniqueChannel, within } from "../fixtures/support.ts";
+import { runReplaced } from "../fixtures/replaced.ts";
+import { connectorContext, eventually, events, reachState, readEvents, readUntil, resyncs, sleep, uniqueChannel, within } from "../fixtures/support.ts";
 
 /** Timing for real outages: quick detection, quick reconnects. */
 const OUTAGE: BroadcastOptions = { ...FAST, connectTimeout: 5_000 };
@@ -77,6 +81,18 @@ describe("kafka:// history mode on a broker of its own", () => {
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(offset) }] });
   }
 
+  /**
+   * Deletes `topic` and creates it again, as an operator would: a new topic
+   * (a new topic id) whose offsets start again at 0. A streamcast link that
+   * subscribes meanwhile may create it first: a new topic all the same.
+   */
+  async function recreate(topic: string): Promise<void> {
+    await admin.deleteTopics({ topics: [topic], timeout: 10_000 });
+    await admin.createTopics({ topics: [{ topic }], timeout: 10_000 });
+    // Its partition has a leader once its offsets can be read.
+    await eventually(() => admin.fetchTopicOffsets(topic).then(() => true, () => false), 10_000, `topic ${topic} made again`);
+  }
+
   it("a link reads partition 0 between offsets, at most a limit, with ids and origins as the live path gives them", async () => {
     const channel = uniqueChannel("read");
     const link = await openLink(`kafka://${direct}`);
@@ -85,7 +101,7 @@ describe("kafka:// history mode on a broker of its own", () => {
       await publish(link, channel, Array.from({ length: 50 }, (_, n) => `m${n}`));
       const first = await link.read!(channel, undefined, "49", 10);
       assert.notEqual(first, "gap");
-      assert.deepEqual((first as EventFrame[]).map((f) => [f.id, f.message, f.origin]), Array.from({ length: 10 }, (_, n) => [String(n), `m${n}`, `t:${n + 1}`]));
+      assert.deepEqual((first as EventFrame[]).map((f) => [placeOf(f.id!), f.message, f.origin]), Array.from({ length: 10 }, (_, n) => [String(n), `m${n}`, `t:${n + 1}`]));
       const pages: string[] = [];
       let at = "9";
       for (let page = await link.read!(channel, at, "41", 7); page !== "gap" && page.length > 0; page = await link.read!(channel, at, "41", 7)) {
@@ -98,7 +114,7 @@ describe("kafka:// history mode on a broker of its own", () => {
       await deleteBefore(channel, 20);
       assert.equal(await link.read!(channel, "10", "49", 10), "gap", "the offset after 10 was deleted");
       assert.equal(await link.read!(channel, "1700000000000-3", "49", 10), "gap", "not an offset: nothing Kafka keeps");
-      assert.equal(await link.read!(channel, undefined, "49", 1).then((p) => p !== "gap" && p[0].id), "20", "from the log start");
+      assert.equal(await link.read!(channel, undefined, "49", 1).then((p) => p !== "gap" && placeOf(p[0].id!)), "20", "from the log start");
       assert.deepEqual(events((await link.read!(channel, "19", "21", 10)) as Frame[]), ["m20", "m21"], "right after the log start");
       const other = uniqueChannel("read-other");
       await link.subscribe(other);
@@ -120,16 +136,16 @@ describe("kafka:// history mode on a broker of its own", () => {
       await publish(writer, channel, Array.from({ length: 10 }, (_, n) => `m${n}`));
       const reader = await openLink(`kafka://${direct}`, {}, true);
       try {
-        assert.equal(await reader.subscribe(channel, { after: "6" }), "6");
+        assert.equal(placeOf(await reader.subscribe(channel, { after: "6" }) as string), "6");
         const frames = await readBatches(reader, 3);
-        assert.deepEqual(frames.map((f) => f.type === "event" && [f.id, f.message]), [["7", "m7"], ["8", "m8"], ["9", "m9"]]);
+        assert.deepEqual(frames.map((f) => f.type === "event" && [placeOf(f.id!), f.message]), [["7", "m7"], ["8", "m8"], ["9", "m9"]]);
       } finally {
         await reader.close();
       }
       await deleteBefore(channel, 4);
       const late = await openLink(`kafka://${direct}`, {}, true);
       try {
-        assert.equal(await late.subscribe(channel, { after: "1" }), "3", "a deleted start goes on from the log start");
+        assert.equal(placeOf(await late.subscribe(channel, { after: "1" }) as string), "3", "a deleted start goes on from the log start");
         const frames = await readBatches(late, 7);
         assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : f.reason), ["gap", "m4", "m5", "m6", "m7", "m8", "m9"]);
       } finally {
@@ -137,6 +153,69 @@ describe("kafka:// history mode on a broker of its own", () => {
       }
     } finally {
       await Promise.all([writer.close(), plain.close()]);
+    }
+  });
+
+  it("ids carry the topic's epoch; a recreated topic has another, and a position of the old one reads and subscribes as a gap", async () => {
+    const channel = uniqueChannel("epoch");
+    const first = await openLink(`kafka://${direct}`);
+    let old: string[];
+    try {
+      await first.subscribe(channel);
+      await publish(first, channel, ["a", "b", "c"]);
+      old = ids(await first.read!(channel, undefined, "2", 10));
+    } finally {
+      await first.close();
+    }
+    const epoch = epochOf(old[0]);
+    assert.ok(epoch !== undefined && isEpoch(epoch), `an epoch in ${old[0]}`);
+    assert.deepEqual(old, ["0", "1", "2"].map((n) => `${epoch}:${n}`));
+
+    await recreate(channel);
+    const writer = await openLink(`kafka://${direct}`);
+    const second = await openLink(`kafka://${direct}`, {}, true);
+    try {
+      await publish(writer, channel, ["w", "x", "y", "z"]);
+      assert.equal(await second.subscribe(channel, { after: old[1] }), undefined, "from the new topic's first offset: nothing before it");
+      const frames = await readBatches(second, 5);
+      assert.deepEqual(frames.map((f) => f.type === "event" ? f.message : `<${f.reason}>`), ["<gap>", "w", "x", "y", "z"]);
+      const now = frames.flatMap((f) => f.type === "event" ? [f.id!] : []);
+      const renewed = epochOf(now[0]);
+      assert.ok(renewed !== undefined && renewed !== epoch, `another epoch: ${now[0]} after ${old[0]}`);
+      assert.deepEqual(now, ["0", "1", "2", "3"].map((n) => `${renewed}:${n}`));
+      assert.equal(await second.read!(channel, old[1], now[3], 10), "gap", "a position of the old topic");
+      assert.deepEqual(events((await second.read!(channel, now[1], now[3], 10)) as Frame[]), ["y", "z"], "one of the new topic");
+      assert.deepEqual(events((await second.read!(channel, "1", now[3], 10)) as Frame[]), ["y", "z"], "an offset without an epoch: read in the topic there now");
+    } finally {
+      await Promise.all([writer.close(), second.close()]);
+    }
+  });
+
+  it("a connector's next link carries no offsets across a recreated topic: it starts at the new topic's first offset", async () => {
+    const channel = uniqueChannel("positions");
+    const connector = kafka(new URL(`kafka://${direct}`), connectorContext().context); // pub/sub mode: positions kept all the same
+    const first = await connector.open(AbortSignal.timeout(10_000));
+    try {
+      await first.subscribe(channel);
+      await publish(first, channel, ["a", "b", "c", "d"]);
+      assert.deepEqual(events(await readBatches(first, 4)), ["a", "b", "c", "d"]);
+    } finally {
+      await first.close();
+    }
+    await recreate(channel);
+    const writer = await openLink(`kafka://${direct}`);
+    try {
+      await publish(writer, channel, ["x", "y"]); // while the connector has no link: what its next link must deliver
+      const second = await connector.open(AbortSignal.timeout(10_000));
+      try {
+        await second.subscribe(channel);
+        await publish(writer, channel, ["z"]);
+        assert.deepEqual(events(await readBatches(second, 3)), ["x", "y", "z"]);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await writer.close();
     }
   });
 
@@ -168,14 +247,15 @@ describe("kafka:// history mode on a broker of its own", () => {
     }
   });
 
-  it("since within retention returns exactly the suffix, then live events; oldest starts at the log start", async () => {
+  it("since within retention, even a bare offset (a position from before epochs), returns exactly the suffix, then live events; oldest starts at the log start", async () => {
     const channel = uniqueChannel("since");
     const [publisher, subscriber] = await connect(2);
     const live = subscriber.subscribe(channel).getReader();
     await subscriber.ready();
     for (let n = 0; n < 30; n++) await publisher.publish(channel, `m${n}`);
     const frames = await readEvents(live, 30, 10_000);
-    assert.deepEqual(frames.map((f) => f.type === "event" && f.id), Array.from({ length: 30 }, (_, n) => String(n)), "ids are the offsets");
+    assert.deepEqual(frames.map((f) => f.type === "event" && placeOf(f.id!)), Array.from({ length: 30 }, (_, n) => String(n)), "ids are the offsets");
+    assert.equal(new Set(frames.map((f) => f.type === "event" && epochOf(f.id!))).size, 1, "of one topic");
     const suffix = subscriber.subscribe(channel, { since: "11" }).getReader();
     const oldest = subscriber.subscribe(channel, { since: "oldest" }).getReader();
     await publisher.publish(channel, "live");
@@ -247,6 +327,27 @@ describe("kafka:// history mode on a broker of its own", () => {
     assert.equal(resyncs(frames).length, 0);
   });
 
+  // The replaced-history column, on the same broker and proxy.
+  runReplaced({
+    name: "kafka://",
+    options: OUTAGE,
+    uri: () => history(`kafka://${direct}`),
+    cases: {
+      "the topic deleted and recreated while the subscriber is cut off": {
+        replace: recreate,
+        away: { uri: () => history(uri), break: () => proxy.cut(), restore: () => proxy.restore() },
+      },
+      "the topic deleted and recreated across a broker restart": {
+        replace: async (channel) => {
+          await broker.stop();
+          await broker.start();
+          await recreate(channel);
+        },
+      },
+      "the topic deleted and recreated under links that stay up": { replace: recreate },
+    },
+  });
+
   // Inside this suite, on its broker and proxy: a broker of its own would cost another JVM start.
   runGapless({
     name: "kafka://",
@@ -284,4 +385,10 @@ async function readBatches(link: Link, count: number): Promise<Frame[]> {
     reader.releaseLock();
   }
   return frames;
+}
+
+/** The ids of a page that `read` answered. */
+function ids(page: EventFrame[] | "gap"): string[] {
+  assert.notEqual(page, "gap");
+  return (page as EventFrame[]).map((frame) => frame.id!);
 }
