@@ -60,7 +60,8 @@ const tag = () => `${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
  * gives up on the link, and an answer may arrive after the next link is up.
  * A kill closes one instance's links, as a server-side kill of its
  * connections, and refuses its new ones for a while: what others publish
- * meanwhile is what it must not miss.
+ * meanwhile is what it must not miss. History replaced: the hub restarts
+ * without persistence (every channel's log, every link).
  */
 function memoryBackbone(): Promise<ModelBackbone> {
   const name = `model-${tag()}`;
@@ -85,7 +86,7 @@ function memoryBackbone(): Promise<ModelBackbone> {
     name: "memory://",
     limits: { bound: 3_000, latency: 1_000, detection: 1_500 },
     waits: [0, 10, 50, 150, 400],
-    can: { kill: true, killSubscribers: false, restart: false, slow: true },
+    can: { kill: true, killSubscribers: false, restart: false, slow: true, replaceHistory: true },
     run: async () => {
       open = [];
       links = [];
@@ -101,6 +102,8 @@ function memoryBackbone(): Promise<ModelBackbone> {
         stall: async () => hub.stall(),
         restore: async () => hub.restore(),
         slow: async () => open.forEach((pace) => pace.slow = true),
+        replaceHistory: async () => hub.restart(),
+        replacesEveryChannel: true,
         release: async () => hub.restore(),
       };
     },
@@ -131,6 +134,7 @@ function slowAnswers(link: Link, pace: { slow: boolean }): Link {
 /** In history mode the server keeps an fsync'd append-only file: its streams outlive a restart. */
 async function redisBackbone(history: boolean): Promise<ModelBackbone> {
   const { admin, RedisServer } = await import("../fixtures/redis.ts");
+  const { epochKey } = await import("../../backends/redis/stream_replies.ts");
   const dir = history ? await mkdtemp(join(tmpdir(), "streamcast-model-")) : undefined;
   const server = await RedisServer.start(dir ? ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir] : []);
   const proxy = new TcpProxy({ port: server.port });
@@ -142,7 +146,7 @@ async function redisBackbone(history: boolean): Promise<ModelBackbone> {
     name: "redis://",
     limits: { bound: 10_000, latency: 3_000, detection: 3_000 },
     waits: [0, 20, 100, 300, 700],
-    can: { kill: true, killSubscribers: true, restart: true, slow: false },
+    can: { kill: true, killSubscribers: true, restart: true, slow: false, replaceHistory: true },
     run: async () => {
       const run = runs++;
       const name = (i: number) => `${prefix}-${run}-b${i}`;
@@ -160,6 +164,9 @@ async function redisBackbone(history: boolean): Promise<ModelBackbone> {
           await server.restart();
           direct = await admin(server.port);
         },
+        // This server keeps its streams through a restart (history mode): the log is made again by hand,
+        // the stream and its epoch deleted, and the next publish makes both again.
+        ...history && { replaceHistory: (channel: string) => untilLoaded(() => direct.send(["DEL", channel, epochKey(channel)])) },
         release: async () => {
           await proxy.restore();
           if (!server.running) {
@@ -178,61 +185,99 @@ async function redisBackbone(history: boolean): Promise<ModelBackbone> {
   };
 }
 
+/** Runs `command` again while a server just restarted answers `LOADING` (reading its append-only file). */
+async function untilLoaded(command: () => Promise<unknown>): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return void await command();
+    } catch (error) {
+      if (!/^LOADING\b/.test(String((error as Error)?.message)) || tries >= 200) throw error;
+      await sleep(25);
+    }
+  }
+}
+
 /**
  * The machine's Postgres through our proxy; kills terminate only this run's
  * sessions (by application_name). No restart: a cluster of our own takes
- * seconds to stop and start, too slow for a command among tens.
+ * seconds to stop and start, too slow for a command among tens. In history
+ * mode a log table of our own, which the history replaced truncates: every
+ * channel's log at once.
  */
-async function postgresBackbone(): Promise<ModelBackbone> {
+async function postgresBackbone(history: boolean): Promise<ModelBackbone> {
   const { admin, SERVER, terminate } = await import("../fixtures/postgres.ts");
   const proxy = new TcpProxy({ host: SERVER.host, port: SERVER.port });
   const port = await proxy.start();
   const sql = admin();
   await sql`select 1`; // connected now: its timers exist before any run counts timers
   const prefix = `sc-model-${tag()}`;
+  const table = `streamcast_log_${prefix}`;
   let runs = 0;
   return {
     name: "postgres://",
     limits: { bound: 10_000, latency: 3_000, detection: 3_000 },
     waits: [0, 20, 100, 300, 700],
-    can: { kill: true, killSubscribers: false, restart: false, slow: false },
+    can: { kill: true, killSubscribers: false, restart: false, slow: false, replaceHistory: true },
     run: async () => {
       const run = runs++;
       const name = (i: number) => `${prefix}-${run}-b${i}`;
       return {
         uri: `postgres://${SERVER.user}@127.0.0.1:${port}/${SERVER.database}`,
-        options: (i) => ({ ...NETWORK, backendOptions: { applicationName: name(i) } }),
+        options: (i) => ({ ...NETWORK, backendOptions: { applicationName: name(i), historyTable: table } }),
         cut: () => proxy.cut(),
         stall: () => proxy.stall(),
         restore: () => proxy.restore(),
         kill: async (i) => void await terminate(sql, name(i)),
+        // Before the first link made it there is no log to replace.
+        ...history && { replaceHistory: () => truncate(sql, table), replacesEveryChannel: true },
         release: () => proxy.restore(),
       };
     },
     close: async () => {
       await proxy.stop();
+      await sql.unsafe(`drop table if exists "${table}", "${table}_swept"`);
       await sql.end();
     },
   };
 }
 
+/** Truncates the log table `table`, if there is one yet. */
+async function truncate(sql: import("postgres").Sql, table: string): Promise<void> {
+  const [{ made }] = await sql`select to_regclass(${`"${table}"`}) is not null as made`;
+  if (made) await sql.unsafe(`truncate "${table}"`);
+}
+
 /**
  * A broker of our own that advertises our proxy, so every client connection
  * can be cut. No kill (Kafka has no per-client kill) and no restart (a broker
- * takes about ten seconds to start).
+ * takes about ten seconds to start). History replaced: the topic deleted and
+ * created again, by an admin client of the test's own, straight to the broker.
  */
 async function kafkaBackbone(): Promise<ModelBackbone> {
-  const { TestBroker } = await import("../fixtures/kafka.ts");
+  const { TestBroker, kafkaAdmin } = await import("../fixtures/kafka.ts");
   let proxy!: TcpProxy;
   const broker = await TestBroker.create(async (port) => {
     proxy = new TcpProxy({ port });
     return await proxy.start();
   });
+  const admin = await kafkaAdmin(`127.0.0.1:${broker.directPort}`);
+  const recreate = async (topic: string) => {
+    // A topic no instance has used yet has nothing to replace: it is made all the same.
+    await admin.deleteTopics({ topics: [topic], timeout: 10_000 }).catch((error) => {
+      const type = (e: { type?: string; cause?: unknown } | undefined): string | undefined => e && (e.type ?? type(e.cause as typeof e));
+      if (type(error) !== "UNKNOWN_TOPIC_OR_PARTITION") throw error;
+    });
+    await admin.createTopics({ topics: [{ topic }], timeout: 10_000 });
+    for (let tries = 0; !(await admin.fetchTopicOffsets(topic).then(() => true, () => false)); tries++) {
+      if (tries >= 100) throw new Error(`Kafka topic ${topic} was not made again within 10 s`);
+      await sleep(100);
+    }
+  };
   return {
     name: "kafka://",
     limits: { bound: 15_000, latency: 8_000, detection: 3_000 },
     waits: [0, 100, 300, 1_000],
-    can: { kill: false, killSubscribers: false, restart: false, slow: false },
+    can: { kill: false, killSubscribers: false, restart: false, slow: false, replaceHistory: true },
     run: async () => ({
       uri: `kafka://127.0.0.1:${proxy.port}`,
       redeliversAfterFaults: true,
@@ -240,9 +285,11 @@ async function kafkaBackbone(): Promise<ModelBackbone> {
       cut: () => proxy.cut(),
       stall: () => proxy.stall(),
       restore: () => proxy.restore(),
+      replaceHistory: recreate,
       release: () => proxy.restore(),
     }),
     close: async () => {
+      await admin.disconnect();
       await proxy.stop();
       await broker.remove();
     },

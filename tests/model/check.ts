@@ -15,11 +15,11 @@ interface Gap {
   closedTime: number;
 }
 
-/** An instance's gaps, and its resync events that closed no gap. */
+/** An instance's gaps, and its resync events (`reconnect`) that closed no gap. */
 export function gapsOf(record: InstanceRecord): { gaps: Gap[]; strays: number[] } {
   const marks = [
     ...record.states.filter(({ state }) => state === "down").map(({ seq, time }) => ({ seq, time, down: true })),
-    ...record.resyncEvents.map(({ seq, time }) => ({ seq, time, down: false })),
+    ...reconnects(record).map(({ seq, time }) => ({ seq, time, down: false })),
   ].sort((a, b) => a.seq - b.seq);
   const gaps: Gap[] = [];
   const strays: number[] = [];
@@ -36,6 +36,11 @@ export function gapsOf(record: InstanceRecord): { gaps: Gap[]; strays: number[] 
     }
   }
   return { gaps, strays };
+}
+
+/** The resync events that close a gap of the link (pub/sub mode); `gap` ones are a channel's, in history mode. */
+function reconnects(record: InstanceRecord): InstanceRecord["resyncEvents"] {
+  return record.resyncEvents.filter(({ reason }) => reason === "reconnect");
 }
 
 export function downsOf(record: InstanceRecord): number[] {
@@ -68,6 +73,7 @@ export function check(system: System, final: boolean): Violation[] {
     if (final && last?.closed === Infinity && !system.backbone.history) {
       out.push(new Violation("every gap ends with a resync", `b${i} went down (${system.stepAt(last.down)}) and never resynced`));
     }
+    checkGapEvents(system, record, out);
   }
   for (const stream of system.streams) checkStream(system, stream, gaps.map((g) => g.gaps), final, out);
   return out;
@@ -81,16 +87,19 @@ function checkStream(system: System, stream: StreamRecord, gaps: Gap[][], final:
     out.push(new Violation("streams stay open through outages", `${name} ended by itself (${system.stepAt(stream.ended)})`));
   }
   for (const stray of stream.strays) out.push(new Violation("frames belong to the stream's channel", `${name} received ${stray}`));
-  if (system.backbone.history && stream.resyncs.length > 0) {
-    const [first] = stream.resyncs;
-    out.push(new Violation("history mode fills every gap", `${name} got a resync frame with reason "${first.reason}" (${system.stepAt(first.seq)})`));
+  if (system.backbone.history) {
+    const unexplained = unexplainedGaps(system, stream.channel, stream.resyncs, stream.opened)[0];
+    if (unexplained) {
+      out.push(new Violation("history mode fills every gap", `${name} got a resync frame with reason "${unexplained.reason}" (${system.stepAt(unexplained.seq)})${explain(system, stream.channel)}`));
+    }
   }
-  const overflow = stream.resyncs.find(({ reason }) => reason !== "reconnect");
+  // In history mode a resync frame (gap) is judged above: one per replacement of the channel's history.
+  const overflow = stream.resyncs.find(({ reason }) => reason !== "reconnect" && !(system.backbone.history && reason === "gap"));
   if (overflow) {
     out.push(new Violation("a flat-out reader loses nothing to overflow", `${name} got a resync frame with reason "${overflow.reason}" (${system.stepAt(overflow.seq)})`));
   }
   const until = stream.closed ?? Infinity;
-  const closedGaps = instance.resyncEvents.filter(({ seq }) => seq > stream.opened && seq < until).length;
+  const closedGaps = reconnects(instance).filter(({ seq }) => seq > stream.opened && seq < until).length;
   const frames = stream.resyncs.filter(({ reason }) => reason === "reconnect").length;
   if (frames > closedGaps) {
     out.push(new Violation("one resync per gap", `${name} got ${frames} reconnect resync frame(s) but b${stream.inst} closed ${closedGaps} gap(s) while it was open`));
@@ -100,6 +109,117 @@ function checkStream(system: System, stream: StreamRecord, gaps: Gap[][], final:
   }
   const received = checkOrder(system, stream, name, out);
   checkMissing(system, stream, name, gaps, received, final, out);
+  if (system.backbone.history) checkReplaced(system, stream, name, final, out);
+}
+
+/**
+ * History mode, a replaced history is never silent. A stream open across a
+ * replacement of its channel's log is owed what that log held for it: every
+ * message on the channel published after the stream surely stood in the log
+ * (after a ready() called after it opened resolved, or after it received
+ * a message of the channel: a later message stands after that one in the
+ * log) and acknowledged in that log
+ * (see {@linkcode writtenBetween}). Each one arrives, or the stream gets a
+ * resync frame (gap) after the replacement and after the last of them it did
+ * receive. Judged once the stream has read from the new log (a message
+ * published after the replacement), or, open at the end, once all is quiet.
+ * (At most one such frame per replacement: `unexplainedGaps`.)
+ */
+function checkReplaced(system: System, stream: StreamRecord, name: string, final: boolean, out: Violation[]): void {
+  const ofChannel = system.replacements.filter((r) => r.channel === "every" || r.channel === stream.channel);
+  const until = stream.closed ?? Infinity;
+  if (!ofChannel.some((r) => r.seq > stream.opened && r.seq < until)) return;
+  const instance = system.instances[stream.inst];
+  const readyAt = Math.min(...instance.readies.filter((r) => r.call > stream.opened && r.resolved !== undefined).map((r) => r.resolved!));
+  const receipts = new Map<string, number>();
+  for (const { seq, id } of stream.events) if (!receipts.has(id)) receipts.set(id, seq);
+  const received = [...receipts.keys()].flatMap((id) => {
+    const message = system.messages.get(id);
+    return message?.channel === stream.channel ? [message] : [];
+  });
+  // Positions follow the log's order: a message published after the stream read one stands after it.
+  const firstReceipt = Math.min(...received.map((m) => receipts.get(m.id)!));
+  const gaps = stream.resyncs.filter(({ reason }) => reason === "gap").map(({ seq }) => seq);
+  for (const [k, replacement] of ofChannel.entries()) {
+    if (replacement.seq <= stream.opened || replacement.seq >= until) continue;
+    const fromNewLog = received.some((m) => m.start > replacement.seq);
+    if (!fromNewLog && !(final && stream.closed === undefined)) continue; // it may not have met the new log yet
+    const previous = ofChannel[k - 1]?.seq ?? -Infinity;
+    const owed = [...system.messages.values()].filter((m) =>
+      m.channel === stream.channel && writtenBetween(system, m, previous, replacement.seq) &&
+      (m.start > readyAt || m.start > firstReceipt)
+    );
+    const missed = owed.filter((m) => !receipts.has(m.id));
+    if (missed.length === 0) continue;
+    const last = Math.max(replacement.seq, ...owed.flatMap((m) => receipts.get(m.id) ?? []));
+    if (gaps.some((seq) => seq > last)) continue;
+    const listed = missed.slice(0, 6).map((m) => `${m.id} (${m.step})`).join(", ") + (missed.length > 6 ? ` and ${missed.length - 6} more` : "");
+    const frames = gaps.length === 0 ? "no resync frame (gap) at all" : `no resync frame (gap) after it (its last during ${system.stepAt(gaps.at(-1)!)})`;
+    out.push(new Violation(
+      "a replaced history is never silent",
+      `${name} missed ${listed}, acknowledged in the log of c${stream.channel} before it was replaced (${system.stepAt(replacement.seq)}), and got ${frames}; it received ${received.length} message(s)${fromNewLog ? ", some from the new log" : ""}`,
+    ));
+  }
+}
+
+/**
+ * Whether `message` was surely written to the log that stood between two
+ * replacements (sequence numbers): its publish called after the first and
+ * acknowledged before the second, by a publisher up from the call until well
+ * after the acknowledgement. A publish that resolved as buffered (its
+ * publisher down or connecting), or as in flight when the link dropped (it
+ * resolves as it is buffered again, just before the drop is reported), is
+ * written when it is replayed: to either log. The drop of a publish buffered
+ * again is reported in the same turn, so before the second replacement, whose
+ * command runs in a turn of its own (a drop it causes is no sign).
+ */
+function writtenBetween(system: System, message: Message, from: number, to: number): boolean {
+  const { settled } = message;
+  if (message.outcome !== "accepted" || settled === undefined || message.start <= from || settled.seq >= to) return false;
+  const states = system.instances[message.pub].states;
+  if (states.filter(({ seq }) => seq < message.start).at(-1)?.state !== "up") return false;
+  return !states.some(({ seq, time, state }) =>
+    state !== "up" && seq > message.start && seq < to && (seq < settled.seq || time <= settled.time + 500)
+  );
+}
+
+/**
+ * History mode: a channel's resync frames (or an instance's resync events,
+ * reason `gap`, on it) that no replacement of its history explains. Each
+ * replacement explains one, which comes after it: a replacement while the
+ * stream was open, or the last one before it opened (its instance may not
+ * have met the new log yet). Every other is a gap history should have filled.
+ */
+function unexplainedGaps<T extends { seq: number; reason: string }>(system: System, channel: number, resyncs: T[], opened: number): T[] {
+  const ofChannel = system.replacements.filter((r) => r.channel === "every" || r.channel === channel);
+  const before = ofChannel.filter((r) => r.seq < opened).at(-1);
+  const open = ofChannel.filter((r) => r.seq > opened || r === before).map((r) => r.seq);
+  const unexplained: T[] = [];
+  for (const resync of resyncs) {
+    const at = resync.reason === "gap" ? open.findIndex((seq) => seq < resync.seq) : -1;
+    if (at < 0) unexplained.push(resync);
+    else open.splice(at, 1);
+  }
+  return unexplained;
+}
+
+/** The resync events (`gap`) of an instance: per channel, one per replacement of its history at most. */
+function checkGapEvents(system: System, record: InstanceRecord, out: Violation[]): void {
+  const gaps = record.resyncEvents.filter(({ reason }) => reason === "gap");
+  for (const [channel, name] of system.channels.entries()) {
+    const [unexplained] = unexplainedGaps(system, channel, gaps.filter((e) => e.channel === name), 0);
+    if (unexplained) {
+      out.push(new Violation("history mode fills every gap", `${record.name} emitted a resync event (gap) on c${channel} (${system.stepAt(unexplained.seq)})${explain(system, channel)}`));
+    }
+  }
+  const strays = gaps.filter((e) => !system.channels.includes(e.channel ?? ""));
+  if (strays.length > 0) out.push(new Violation("history mode fills every gap", `${record.name} emitted a resync event (gap) on no channel of the run`));
+}
+
+/** How many replacements of `channel`'s history there were, for a message. */
+function explain(system: System, channel: number): string {
+  const count = system.replacements.filter((r) => r.channel === "every" || r.channel === channel).length;
+  return count === 0 ? ", and its history was never replaced" : `, beyond one per replacement of its history (${count})`;
 }
 
 /**
@@ -186,6 +306,8 @@ function checkMissing(
     if (excused) continue;
     if (replayDrops[message.pub].some((seq) => seq >= message.start)) continue; // its replay buffer overflowed
     if (stream.resyncs.some((r) => r.reason === "overflow" && r.seq > message.start)) continue; // reported as an overflow
+    // Published before its channel's log was made again: it may have gone with the old log.
+    if (system.replacements.some((r) => r.seq > message.start && (r.channel === "every" || r.channel === message.channel))) continue;
     missing.push(message);
   }
   if (missing.length === 0) return;

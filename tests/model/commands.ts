@@ -24,8 +24,13 @@ export interface Model {
 export interface CommandSet {
   /** Pauses the `wait` command picks from, in ms. */
   waits: number[];
-  /** What this backbone can do besides cut, stall and restore. */
-  can: { kill: boolean; killSubscribers: boolean; restart: boolean; slow: boolean };
+  /**
+   * What this backbone can do besides cut, stall and restore.
+   * `replaceHistory`: make a channel's log again (history mode only; its runs give `replaceHistory`).
+   */
+  can: { kill: boolean; killSubscribers: boolean; restart: boolean; slow: boolean; replaceHistory?: boolean };
+  /** History mode: the commands that only history mode has are generated. */
+  history?: boolean;
 }
 
 abstract class Step implements fc.AsyncCommand<Model, System> {
@@ -213,6 +218,28 @@ class Kill extends Step {
   }
 }
 
+/**
+ * History mode: the log of a channel is made again, with what it held gone
+ * (on a backbone that can only replace every channel's, all of them): each
+ * open stream of the channel may get one resync frame (gap) for it.
+ */
+class ReplaceHistory extends Step {
+  readonly channel: number;
+  constructor(channel: number) {
+    super();
+    this.channel = channel;
+  }
+  check(m: Readonly<Model>) {
+    return m.reachable;
+  }
+  act(_: Model, s: System) {
+    return s.replaceHistory(this.channel);
+  }
+  override toString() {
+    return `history replaced c${this.channel}`;
+  }
+}
+
 class Wait extends Step {
   readonly ms: number;
   constructor(ms: number) {
@@ -233,7 +260,7 @@ class Wait extends Step {
 /** The commands by name, for `--without`. */
 export const COMMAND_NAMES = [
   "subscribe", "cancel", "abort", "resubscribe", "publish", "burst", "ready", "cut", "stall", "restore", "blip", "wait",
-  "kill", "kill-subscribers", "restart", "slow",
+  "kill", "kill-subscribers", "restart", "slow", "history-replaced",
 ] as const;
 export type CommandName = typeof COMMAND_NAMES[number];
 
@@ -260,6 +287,7 @@ export function commandArbitrary(backbone: CommandSet, without: readonly Command
     ["kill-subscribers", 1, fc.constant(new Outage("kill subscribers")), can.killSubscribers],
     ["restart", 1, fc.constant(new Outage("restart server")), can.restart],
     ["slow", 2, fc.constant(new Outage("slow answers")), can.slow],
+    ["history-replaced", 1, channel.map((c) => new ReplaceHistory(c)), can.replaceHistory === true && backbone.history === true],
   ];
   const weighted = table
     .filter(([name, , , supported = true]) => supported && !without.includes(name))
@@ -304,8 +332,10 @@ export function parseCommands(text: string): fc.AsyncCommand<Model, System>[] {
         return new Outage("restart server");
       case "slow":
         return new Outage("slow answers");
+      case "history":
+        return new ReplaceHistory(num(rest[1], "c"));
       default:
-        throw new Error(`Invalid command ${JSON.stringify(part)}: Expected subscribe, cancel, resubscribe, abort, publish, burst, ready, cut, stall, restore, blip, kill, restart, slow or wait`);
+        throw new Error(`Invalid command ${JSON.stringify(part)}: Expected subscribe, cancel, resubscribe, abort, publish, burst, ready, cut, stall, restore, blip, kill, restart, slow, history replaced or wait`);
     }
   });
 }

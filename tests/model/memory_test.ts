@@ -1,5 +1,5 @@
 /**
- * The model-based randomized test (tests/_model.ts) on memory://, a bounded
+ * The model-based randomized test (tests/model/model.ts) on memory://, a bounded
  * number of runs for CI; `npm run test:model -- --backbone memory --runs N` runs more.
  */
 import { modelSuite } from "./model.ts";

@@ -2,7 +2,8 @@
  * A model-based randomized test of the public API, on any backbone, with
  * fast-check: random sequences of subscribe, cancel, resubscribe, abort,
  * publish, burst, ready, and outages (cut, stall, restore, server-side kills,
- * a server restart, slow answers) across 2–3 Broadcast instances, checked after every command and
+ * a server restart, slow answers; in history mode, a channel's history
+ * replaced) across 2–3 Broadcast instances, checked after every command and
  * after the run (`tests/model/check.ts`). Failures shrink to a short command
  * list; streams are numbered s1, s2, … in the order of the subscribe commands.
  *
@@ -70,7 +71,7 @@ export async function assertModel(backbone: ModelBackbone, options: ModelOptions
   const commands = /"commands":(.*?) \/\*replayPath/.exec(shown)?.[1];
   const kind = backbone.name.replace("://", "") + (backbone.history ? " --history" : "");
   if (details.counterexamplePath !== null && replayPath !== undefined) {
-    report += `\nReplay it: npm run test:model -- --backbone ${kind} --seed ${details.seed} --path "${details.counterexamplePath}" --replay-path "${replayPath}"`;
+    report += `\nReplay it: npm run test:model -- --backbone ${kind} --seed=${details.seed} --path "${details.counterexamplePath}" --replay-path "${replayPath}"`;
   }
   if (commands !== undefined) {
     const instances = (details.counterexample?.[0] as { instances?: number } | undefined)?.instances;
@@ -213,7 +214,7 @@ export function modelSuite(kind: BackboneKind, defaultRuns: number, options: { h
       await backbone?.close();
     });
     const promise = options.history
-      ? "every subscriber gets every event exactly once, in each publisher's order, with no resync frame"
+      ? "every subscriber gets every event exactly once, in each publisher's order, with no resync frame but one per replaced history"
       : "no subscriber goes deaf, loses or reorders events, or overflows; one resync per gap";
     it(`${promise}; every call settles and the stats add up, under random churn and outages on ${kind}://${mode}`, async () => {
       await assertModel(backbone!, { ...DEFAULTS[kind], runs });

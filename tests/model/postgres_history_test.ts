@@ -1,5 +1,5 @@
 /**
- * The model-based randomized test (tests/_model.ts) on postgres:// in history
+ * The model-based randomized test (tests/model/model.ts) on postgres:// in history
  * mode, with its stronger invariants; `npm run test:model -- --backbone
  * postgres --history --runs N` runs more.
  */

@@ -1,5 +1,5 @@
 /**
- * The model-based randomized test (tests/_model.ts) on postgres://, a bounded
+ * The model-based randomized test (tests/model/model.ts) on postgres://, a bounded
  * number of runs for CI; `npm run test:model -- --backbone postgres --runs N` runs more.
  */
 import { modelSuite } from "./model.ts";

@@ -1,5 +1,5 @@
 /**
- * The model-based randomized test (tests/_model.ts) on redis:// in history
+ * The model-based randomized test (tests/model/model.ts) on redis:// in history
  * mode, with its stronger invariants; `npm run test:model -- --backbone
  * redis --history --runs N` runs more.
  */

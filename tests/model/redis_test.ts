@@ -1,5 +1,5 @@
 /**
- * The model-based randomized test (tests/_model.ts) on redis://, a bounded
+ * The model-based randomized test (tests/model/model.ts) on redis://, a bounded
  * number of runs for CI; `npm run test:model -- --backbone redis --runs N` runs more.
  */
 import { modelSuite } from "./model.ts";

@@ -1,5 +1,5 @@
 /**
- * Runs the model-based test (tests/_model.ts) by hand, for longer than CI does:
+ * Runs the model-based test (tests/model/model.ts) by hand, for longer than CI does:
  *
  *   npm run test:model -- --runs 1000 --backbone redis
  *   npm run test:model -- --backbone memory --seed 42 --path "3:1:0" --replay-path "AAB"

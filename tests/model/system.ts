@@ -25,6 +25,16 @@ export interface RunBackbone {
   /** The open connections answer late from now on (the probe gives up on them); later connections do not. */
   slow?(): Promise<void>;
   /**
+   * History mode: the log of `channel` is made again (deleted and recreated,
+   * a server restarted without persistence, a table truncated, a topic
+   * recreated, a hub restarted), with a new epoch; what it held is gone.
+   * Resolves once the backbone takes publishes again. The "history replaced"
+   * command calls it; absent, the command is never generated.
+   */
+  replaceHistory?(channel: string): Promise<void>;
+  /** `replaceHistory` makes every channel's log again, not only the one it names (a hub or server restart). */
+  replacesEveryChannel?: boolean;
+  /**
    * A link may live through a broken path and fetch again what it had fetched
    * (Kafka: kafkajs reconnects a socket when the broker answers again at once,
    * and the consumer refetches from its position), so a network fault is a
@@ -78,7 +88,8 @@ export interface InstanceRecord {
   name: string;
   broadcast: Broadcast;
   states: { seq: number; time: number; state: State }[];
-  resyncEvents: { seq: number; time: number }[];
+  /** Resync events: `reconnect` (pub/sub mode) closes a gap; `gap` (history mode) names its channel. */
+  resyncEvents: { seq: number; time: number; reason: "reconnect" | "gap"; channel?: string }[];
   overflows: { seq: number; source: string; dropped: number }[];
   readies: { call: number; resolved?: number }[];
   nextN: number;
@@ -128,8 +139,10 @@ export class System {
   slowed = false;
   /** Sequence number of the last stall, and which instances were up then (their link may be half-open). */
   lastStall: { seq: number; up: number[] } | undefined;
-  /** When the path to the backbone was broken or mended (cut, stall, restore, blip, kills). */
+  /** When the path to the backbone was broken or mended (cut, stall, restore, blip, kills, replacements). */
   readonly faults: number[] = [];
+  /** History mode: when a channel's log was made again (the index of the channel, or every channel). */
+  readonly replacements: { seq: number; channel: number | "every" }[] = [];
   readonly #pending = new Set<Pending>();
   readonly #watchdog: ReturnType<typeof setInterval>;
   readonly timersBefore: number | undefined;
@@ -246,6 +259,15 @@ export class System {
     else this.reachableSince ??= Date.now();
   }
 
+  /** History mode: makes the log of `channel` again (and every channel's, where the backbone can only do that). */
+  async replaceHistory(channel: number): Promise<void> {
+    const replace = this.backbone.replaceHistory!;
+    await this.outage(async () => {
+      this.replacements.push({ seq: this.next(), channel: this.backbone.replacesEveryChannel ? "every" : channel });
+      await replace(this.channels[channel]);
+    }, true);
+  }
+
   /** Rejects, naming `what`, unless `promise` settles within the bound. */
   bounded<T>(promise: Promise<T>, what: string, ms = this.limits.bound): Promise<T> {
     return within(promise, ms, what).catch((error) => {
@@ -292,7 +314,10 @@ export class System {
       const { state } = (event as CustomEvent<{ state: State }>).detail;
       record.states.push({ seq: this.next(), time: Date.now(), state });
     });
-    broadcast.addEventListener("resync", () => void record.resyncEvents.push({ seq: this.next(), time: Date.now() }));
+    broadcast.addEventListener("resync", (event) => {
+      const { reason, channel } = event.detail;
+      record.resyncEvents.push({ seq: this.next(), time: Date.now(), reason, channel });
+    });
     broadcast.addEventListener("overflow", (event) => {
       const { source, dropped } = (event as CustomEvent<{ source: string; dropped: number }>).detail;
       record.overflows.push({ seq: this.next(), source, dropped });
