@@ -51,13 +51,15 @@ Options:
       --max-body <bytes>  largest publish body (default 1048576)
 
 Security: a token goes in "Authorization: Bearer <token>"; a missing or bad one is
-answered 401, a good one for a channel it does not allow 403.
+answered 401, a good one for a channel it does not allow 403. /healthz names the
+backbone's user and host only to the static token and to a JWT with "healthz": true.
       --token-file <path> a static token (16+ characters) that may publish and subscribe on every
                           channel (default STREAMCAST_SERVE_TOKEN)
       --jwt-public-key <path>  verify JWTs with this PEM public key (SPKI); their "publish" and
                           "subscribe" claims list the channels allowed ("room:*" is a prefix)
       --jwks-url <url>    verify JWTs with the keys at this JWKS URL instead
-      --jwt-audience <aud>, --jwt-issuer <iss>  the "aud" and "iss" a JWT must carry
+      --jwt-audience <aud> the "aud" a JWT must carry (required with either of the two above)
+      --jwt-issuer <iss>  the "iss" a JWT must carry
       --auth-subscribe    subscribing needs a token too (publishing always does once one is set)
       --allow-origin <origin>  pages of this origin may call the server (CORS), besides its own;
                           repeatable or comma-separated; any other page gets 403

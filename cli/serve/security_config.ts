@@ -110,8 +110,14 @@ function readJwt(flags: SecurityFlags): JwtSettings | undefined {
     return undefined;
   }
   if (keyFile !== undefined && jwksUrl !== undefined) throw invalid("--jwks-url", "either --jwt-public-key or --jwks-url", "both");
-  if (jwksUrl !== undefined) return { jwksUrl: checkJwksUrl(jwksUrl), ...claims };
-  return { publicKey: checkPublicKey(keyFile!, readText("--jwt-public-key", keyFile!)), ...claims };
+  const key = jwksUrl !== undefined ? { jwksUrl: checkJwksUrl(jwksUrl) } : { publicKey: checkPublicKey(keyFile!, readText("--jwt-public-key", keyFile!)) };
+  // A key (an identity provider's above all) signs tokens for other services too: without
+  // an audience, a token meant for one of them would pass here, with its claims.
+  if (claims.audience === undefined) {
+    const beside = jwksUrl !== undefined ? "--jwks-url" : "--jwt-public-key";
+    throw invalid("--jwt-audience", `the audience this server's JWTs carry (their "aud") beside ${beside}`, "none");
+  }
+  return { ...key, ...claims };
 }
 
 function checkJwksUrl(text: string): string {

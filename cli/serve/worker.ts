@@ -52,6 +52,7 @@ const sse = sseHandler(broadcast, {
   maxBody: config.maxBody,
   auth: security.auth,
   allowOrigins: security.allowOrigins,
+  settingNames: { allowOrigins: "--allow-origin" },
   host: { listen: config.host, allowHosts: security.allowHosts },
   fallback: page,
 });

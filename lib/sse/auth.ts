@@ -9,7 +9,9 @@
  *   audience, issuer and expiry checked. Its `publish` and `subscribe` claims
  *   list the channels it may publish and subscribe to: names, or prefixes
  *   ending in `*` (`room:*`); `*` alone is every channel. Without the claim,
- *   none.
+ *   none. `"healthz": true` lets it see `/healthz`'s details (the backbone's
+ *   user and host), which the static token sees too: a token handed to every
+ *   subscriber must not show them where the backbone is.
  *
  * A missing or bad token is a 401 with `WWW-Authenticate: Bearer`; a good one
  * for another channel is a 403. No message ever holds the token. Part of the SSE handler.
@@ -45,6 +47,8 @@ export type Action = "publish" | "subscribe";
 /** A caller whose token was verified. */
 export interface Caller {
   may(action: Action, channel: string): boolean;
+  /** Whether it may see `/healthz`'s details: the static token, or a JWT whose `healthz` claim is `true`. */
+  readonly healthz: boolean;
 }
 
 /** Checks bearer tokens against `AuthSettings`. */
@@ -60,7 +64,7 @@ export interface Authenticator {
 /** Only signatures with a public key: a secret-key JWT (HS256) or an unsigned one cannot pass. */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
 const CHALLENGE = 'Bearer realm="streamcast"';
-const EVERYTHING: Caller = { may: () => true };
+const EVERYTHING: Caller = { may: () => true, healthz: true };
 
 /** An `Authenticator` for `settings`; a JWKS is fetched when first needed, then cached by `jose`. */
 export function createAuthenticator(settings: AuthSettings): Authenticator {
@@ -113,7 +117,7 @@ export function channelMatches(pattern: string, channel: string): boolean {
 function fromClaims(payload: JWTPayload): Caller {
   const patterns = (claim: unknown) => Array.isArray(claim) ? claim.filter((item): item is string => typeof item === "string") : [];
   const allowed = { publish: patterns(payload.publish), subscribe: patterns(payload.subscribe) };
-  return { may: (action, channel) => allowed[action].some((pattern) => channelMatches(pattern, channel)) };
+  return { may: (action, channel) => allowed[action].some((pattern) => channelMatches(pattern, channel)), healthz: payload.healthz === true };
 }
 
 // A public key is imported for the algorithm each token names (a WebCrypto key

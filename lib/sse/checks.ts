@@ -7,14 +7,14 @@
  *
  * - **Host**, against DNS rebinding: a web page whose own name an attacker
  *   re-points at 127.0.0.1 reaches a server on loopback as "same origin", but
- *   its requests still carry the attacker's name in `Host`. So while serve
- *   listens on loopback it answers only requests naming this machine (or a
- *   name given with `--allow-host`, such as the one a reverse proxy on this
- *   machine passes on).
+ *   its requests still carry the attacker's name in `Host`. So while the
+ *   server listens on loopback it answers only requests naming this machine
+ *   (or a name in `allowHosts`, serve's `--allow-host`, such as the one a
+ *   reverse proxy on this machine passes on).
  * - **Origin** and CORS: a browser names the page behind every cross-origin
  *   request (and every same-origin one that is not a GET) in `Origin`; a
- *   request from a page that is neither the server's own nor one listed with
- *   `--allow-origin` is refused with 403, whatever its method and content
+ *   request from a page that is neither the server's own nor one listed in
+ *   `allowOrigins` (serve's `--allow-origin`) is refused with 403, whatever its method and content
  *   type: a "simple" `text/plain` POST needs no preflight, so CORS alone would
  *   let it publish. The allowed ones get `Access-Control-Allow-Origin`, and
  *   their preflight is answered.
@@ -51,9 +51,9 @@ export function isRefusal(value: unknown): value is Refusal {
 
 /** Which `Host` headers a server accepts. */
 export interface HostPolicy {
-  /** The address the server listens on (`--host`). */
+  /** The address the server listens on (serve's `--host`). */
   listen: string;
-  /** Further host names accepted (`--allow-host`), lowercase, without port. */
+  /** Further host names accepted (serve's `--allow-host`), lowercase, without port. */
   allowHosts: readonly string[];
 }
 
@@ -81,7 +81,7 @@ export function hostName(header: string): string | undefined {
 /**
  * Checks `request`'s `Host` header: `undefined` when it may be served, else a
  * 421 (Misdirected Request) naming what was expected. A server listening
- * beyond loopback without `--allow-host` takes any name.
+ * beyond loopback with no `allowHosts` takes any name.
  */
 export function checkHost(request: RequestLike, policy: HostPolicy): Refusal | undefined {
   const onLoopback = isLoopback(policy.listen);
@@ -99,8 +99,14 @@ export function checkHost(request: RequestLike, policy: HostPolicy): Refusal | u
 
 /** Which pages may call the server. */
 export interface OriginPolicy {
-  /** Origins allowed besides the server's own (`--allow-origin`), as `URL.origin` spells them. */
+  /** Origins allowed besides the server's own, as `URL.origin` spells them. */
   allowOrigins: readonly string[];
+  /**
+   * How a refusal names where `allowOrigins` is set, for whoever configures
+   * the server: serve names its flag.
+   * @default {"the allowOrigins option"}
+   */
+  allowOriginsSetting?: string;
 }
 
 /** How long a browser may keep a preflight's answer, in seconds. */
@@ -136,7 +142,7 @@ export function checkOrigin(request: RequestLike, policy: OriginPolicy): Record<
   }
   return refusal(
     403,
-    `Invalid Origin: Expected this server's own origin or one given with --allow-origin but received ${JSON.stringify(origin.slice(0, 200))}`,
+    `Invalid Origin: Expected this server's own origin or one given with ${policy.allowOriginsSetting ?? "the allowOrigins option"} but received ${JSON.stringify(origin.slice(0, 200))}`,
     vary,
   );
 }

@@ -2,12 +2,13 @@
  * The SSE handler's cursors, in history mode: where a stream stands in each
  * of its channels, as the `id:` of its events and as the `Last-Event-ID` a
  * client comes back with: the positions in the order of the stream's
- * channels, joined by commas, `new` for a channel without one yet. Part of
- * the SSE handler (`hub.ts`).
+ * channels, joined by commas, `new` for a channel without one yet; and what
+ * the `ready` event says of a resume from one. Part of the SSE handler
+ * (`hub.ts`).
  *
  * @module
  */
-import type { EventFrame } from "../contract/frame.ts";
+import type { EventFrame, Recovery } from "../contract/frame.ts";
 import { isPosition } from "../contract/position.ts";
 
 const utf8 = new TextEncoder();
@@ -51,3 +52,24 @@ export function idLine(cursor: readonly (string | undefined)[]): Uint8Array {
 /** In a cursor: no position, start with what is new. */
 const NEW = "new";
 
+
+/** What a channel of a `Last-Event-ID` that is no cursor of the stream's channels recovered: nothing. */
+export const UNREAD: Recovery = { recovered: false, reason: "unknown" };
+
+/**
+ * What the `ready` event says of a resume: `recovered: true` when every
+ * channel got everything after the cursor, else `false` and `reasons`, the
+ * reason of each channel that did not; nothing for a stream that did not
+ * resume (`recovery` undefined).
+ */
+export function recoveredFields(
+  channels: readonly string[],
+  recovery: readonly Recovery[] | undefined,
+): { recovered?: boolean; reasons?: Record<string, string> } {
+  if (recovery === undefined) return {};
+  const reasons = Object.fromEntries(channels.flatMap((channel, i) => {
+    const one = recovery[i];
+    return one.recovered ? [] : [[channel, one.reason]];
+  }));
+  return Object.keys(reasons).length === 0 ? { recovered: true } : { recovered: false, reasons };
+}

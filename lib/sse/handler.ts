@@ -18,11 +18,17 @@
  *   `?since=` after a page reload) first receives what it missed, from the
  *   backbone's history, then live events, with no `resync` event (a client
  *   that falls behind is closed without one, and comes back the same way).
- *   A gap beyond what history keeps is a `resync` event, as above.
+ *   Its `ready` event, before anything it missed, says whether it got all of
+ *   it: `recovered: true`, or `false` with `reasons`, each channel that did
+ *   not and why (`gap`, `replaced`, `unknown`, `unreadable`: `Recovery`);
+ *   then, for those, a `resync` event, as above. A stream that does not
+ *   resume has no `recovered`.
  * - `POST /publish/<channel>`: the body (UTF-8, at most `maxBody` bytes) is
  *   published as it is: 200 when the backbone took it, 202 when it is
  *   buffered while the backbone is down.
- * - `GET /healthz`: 200 while the backbone is not given up, else 503.
+ * - `GET /healthz`: 200 while the backbone is not given up, else 503. The
+ *   backbone's user and host only to the static token or a JWT whose
+ *   `healthz` claim is `true`.
  *
  * Every request passes the `Host` check (when `host` is given), the `Origin`
  * check (a foreign page is refused; `allowOrigins` get CORS) and, where
@@ -31,12 +37,11 @@
  * @module
  */
 import * as v from "valibot";
-import type { Frame } from "../contract/frame.ts";
 import { ChannelError, ConfigError, MessageError, PayloadTooLargeError } from "../contract/errors.ts";
 import { milliseconds, notAnObject, toConfigIssues } from "../contract/config.ts";
 import { type AuthSettings, authorize, createAuthenticator } from "./auth.ts";
 import { encodeSseEvent, encodeFrame, type SseEncode } from "./encoder_stream.ts";
-import { parseCursor } from "./cursor.ts";
+import { parseCursor, recoveredFields, UNREAD } from "./cursor.ts";
 import { join, type SseBroadcast, SseHub } from "./hub.ts";
 import { checkHost, checkOrigin, isRefusal, parseOrigin, preflightHeaders, type Refusal } from "./checks.ts";
 import { readBody, BodyError } from "./body.ts";
@@ -55,7 +60,12 @@ export interface SseHandlerOptions {
   resyncSpread?: number;
   /** A client that overflowed and did not drain within this many ms is cut off. @default {15000} */
   writeTimeout?: number;
-  /** The bytes a client may fall behind before it gets a resync and is closed. @default {1048576} */
+  /**
+   * The bytes a client may fall behind before it gets a resync and is closed.
+   * One event larger than that still reaches a client that reads: it is
+   * queued when nothing else is, and must be taken within `writeTimeout`.
+   * @default {1048576}
+   */
   maxQueueBytes?: number;
   /** The largest body `POST /publish` takes, in bytes. @default {1048576} */
   maxBody?: number;
@@ -63,6 +73,12 @@ export interface SseHandlerOptions {
   auth?: AuthSettings;
   /** Origins whose pages may call the server (with CORS); others are refused. @default {[]} */
   allowOrigins?: readonly string[];
+  /**
+   * How refusals name the settings that would let a request in, for a server
+   * whose users set them by other names (serve: `{ allowOrigins: "--allow-origin" }`).
+   * @default {{ allowOrigins: "the allowOrigins option" }}
+   */
+  settingNames?: { allowOrigins?: string };
   /** The `Host` check, against DNS rebinding: the address listened on, and other names to accept. @default {no check} */
   host?: { listen: string; allowHosts?: readonly string[] };
   /** Encodes each frame for every client at once. @default {encodeFrame} */
@@ -94,6 +110,7 @@ const OptionsSchema = v.looseObject({
   maxBody: v.optional(bytes(1)),
   allowOrigins: v.optional(v.array(v.pipe(v.string(), v.check((text) => parseOrigin(text) !== undefined, "Expected an origin such as https://app.example.com")))),
   host: v.optional(v.object({ listen: v.string(), allowHosts: v.optional(v.array(v.string())) })),
+  settingNames: v.optional(v.object({ allowOrigins: v.optional(v.pipe(v.string(), v.minLength(1))) })),
   id: v.optional(v.union([v.string(), v.number()])),
   encode: v.optional(v.function()),
   fallback: v.optional(v.function()),
@@ -143,18 +160,20 @@ export function sseHandler(broadcast: SseBroadcast, options: SseHandlerOptions =
     // History mode: where the client stands, if it comes back. A cursor that does not read is a gap.
     const lastEventId = request.headers.get("last-event-id") || url.searchParams.get("since");
     const since = hub.history && lastEventId ? parseCursor(lastEventId, channels) : undefined;
-    const lost = hub.history && lastEventId && since === undefined
-      ? channels.map((channel) => encode({ type: "resync", channel, reason: "gap" }))
-      : [];
-    let client;
+    const lost = hub.history && lastEventId && since === undefined;
+    const resyncs = lost ? channels.map((channel) => encode({ type: "resync", channel, reason: "gap" })) : [];
+    let body;
     try {
-      client = hub.open(channels, join([new TextEncoder().encode(hello), ...lost]), since);
+      body = hub.open(channels, {
+        first: join([new TextEncoder().encode(hello), ...resyncs]),
+        since,
+        // "ready" once the backbone acknowledged the subscriptions: a publish after it is received.
+        ready: (recovery) => encodeSseEvent("ready", { worker: options.id, channels, ...recoveredFields(channels, lost ? channels.map(() => UNREAD) : recovery) }),
+      });
     } catch (error) {
       return json(400, { error: (error as Error).message });
     }
-    // "ready" once the backbone acknowledged the subscriptions: a publish after it is received.
-    broadcast.ready().then(() => client.ready(encodeSseEvent("ready", { worker: options.id, channels })), () => {});
-    return new Response(client.body, {
+    return new Response(body, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
         "cache-control": "no-store",
@@ -194,20 +213,24 @@ export function sseHandler(broadcast: SseBroadcast, options: SseHandlerOptions =
 
   // 200 while it can still serve (connecting, up, or reconnecting: a transient outage must
   // not make an orchestrator restart it), 503 once given up or closed. The backbone's user
-  // and host are shown only to a caller with a valid token.
+  // and host are shown only to the static token or a JWT that says so (`"healthz": true`):
+  // a JWT every subscriber holds must not tell them where the backbone is.
   const health = async (request: Request): Promise<Response> => {
     const state = closed ? "closed" : broadcast.state;
-    const trusted = auth.configured && request.headers.has("authorization") && !isRefusal(await auth.authenticate(request.headers));
+    const caller = auth.configured && request.headers.has("authorization") ? await auth.authenticate(request.headers) : undefined;
+    const trusted = caller !== undefined && !isRefusal(caller) && caller.healthz;
     const backbone = trusted ? broadcast.uri : `${/^[a-z][a-z0-9+.-]*:/i.exec(broadcast.uri)?.[0] ?? ""}//***`;
     const body = { state, worker: options.id, clients: hub.size, catchingUp: hub.catchingUp, slowClients: hub.dropped, backbone, stats: broadcast.stats };
-    return json(state !== "failed" && state !== "closed" ? 200 : 503, body, { "cache-control": "no-store" });
+    // `idle`: the Broadcast was never connected, so nothing it serves can arrive yet.
+    const healthy = state !== "failed" && state !== "closed" && state !== "idle";
+    return json(healthy ? 200 : 503, body, { "cache-control": "no-store" });
   };
 
   const route = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const wrongHost = host === undefined ? undefined : checkHost(request, host);
     if (wrongHost !== undefined) return refuse(wrongHost);
-    const origin = checkOrigin(request, { allowOrigins });
+    const origin = checkOrigin(request, { allowOrigins, allowOriginsSetting: options.settingNames?.allowOrigins });
     if (isRefusal(origin)) return refuse(origin);
     const method = request.method;
     if (method === "OPTIONS") return new Response(null, { status: 204, headers: preflightHeaders(request, origin) });

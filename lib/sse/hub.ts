@@ -13,23 +13,29 @@
  * with a cursor reads its own subscriptions from there (the Broadcast fills
  * them from the backbone's history) until it stands where its group stands,
  * then joins the group; with no group to join, it founds one at its cursor.
+ * Its `ready` event says whether it recovered what it missed, so those
+ * subscriptions are read only once it is written: each knows whether it
+ * recovered as soon as its history is first read, before it waits for a reader.
  *
  * @module
  */
-import type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
+import type { EventFrame, Frame, Recovery, ResyncFrame } from "../contract/frame.ts";
 import { idLine, type Pending, withIds } from "./cursor.ts";
 import { KEEP_ALIVE, type SseEncode } from "./encoder_stream.ts";
 
 /** What the handler uses of a Broadcast; a connected `Broadcast` is one. */
 export interface SseBroadcast {
-  /** `up`, `connecting`, `down`, `failed` or `closed`: the last two make the handler answer 503. */
+  /** `idle`, `connecting`, `up`, `down`, `failed` or `closed`: `failed` and `closed` make the handler answer 503, and `/healthz` answers 503 for `idle` too. */
   readonly state: string;
   /** The backbone URI, its password masked: shown by `/healthz` to a caller with a valid token. */
   readonly uri: string;
   /** Counters, shown by `/healthz`. */
   readonly stats: object;
-  /** A stream of the channel's frames until `signal` aborts; in history mode, after `since`. */
-  subscribe(channel: string, options: { signal: AbortSignal; since?: string }): ReadableStream<Frame>;
+  /**
+   * A stream of the channel's frames until `signal` aborts; in history mode,
+   * after `since`, and `recovery` says whether it got everything after it.
+   */
+  subscribe(channel: string, options: { signal: AbortSignal; since?: string }): ReadableStream<Frame> & { readonly recovery: Promise<Recovery> };
   /** Set in history mode: events carry positions. */
   readonly history?: object;
   /** History mode: where a subscribed channel stands (its last event, or where its subscription started). */
@@ -46,12 +52,31 @@ export interface SseHubOptions {
   keepAlive: number;
   /** A client whose queue overflowed and did not read all it holds within this many ms is cut off. */
   writeTimeout: number;
-  /** The bytes a client may have queued; past them it gets a resync event and is closed. */
+  /**
+   * The bytes a client may have queued; past them it gets a resync event and
+   * is closed. One event larger than that is queued when nothing else is:
+   * the client must take it within `writeTimeout`, and anything sent to it
+   * before it did is past the bound.
+   */
   maxQueueBytes: number;
   /** After a gap, the clients of a channel are closed at random moments within this many ms. */
   resyncSpread: number;
   /** Encodes each frame, once for all clients. */
   encode: SseEncode;
+}
+
+/** What `open` needs besides the channels. */
+export interface SseOpen {
+  /** The first bytes of the stream. */
+  first: Uint8Array;
+  /** History mode: the cursor the client comes back with (as `parseCursor` in `cursor.ts` reads one). */
+  since?: readonly string[];
+  /**
+   * The `ready` event, written once the backbone acknowledged the
+   * subscriptions; `recovery` (one per channel) when the client came back
+   * with `since`: whether each subscription got everything after it.
+   */
+  ready(recovery: readonly Recovery[] | undefined): Uint8Array;
 }
 
 /** What reads channels for clients: a group for all its members, or one client of its own. */
@@ -82,7 +107,11 @@ interface Client {
   readonly group: Group;
   /** Set while the client reads on its own (it came back with a cursor). */
   own: Reader | undefined;
-  /** `open`; `closing`: overflowed, closes once drained (or is cut off at `deadline`); `ended`. */
+  /**
+   * `open` (holding one event larger than the bound when `deadline` is set: it
+   * is cut off at the deadline unless it took it); `closing`: overflowed,
+   * closes once drained (or is cut off at `deadline`); `ended`.
+   */
   state: "open" | "closing" | "ended";
   /** The sweep round of its last write. */
   wrote: number;
@@ -90,6 +119,9 @@ interface Client {
   resyncing: boolean;
   deadline: number;
 }
+
+/** A subscription of the Broadcast's. */
+type Subscribed = ReturnType<SseBroadcast["subscribe"]>;
 
 const RESYNC_STEPS = 20;
 
@@ -144,26 +176,25 @@ export class SseHub {
 
   /**
    * A client of `channels`, its stream starting with `first`; in history mode
-   * `since` (a cursor, as `parseCursor` in `cursor.ts` reads one) resumes it after
-   * what it had. Throws what `Broadcast.subscribe` throws for a channel it
-   * refuses, before anything is subscribed for the client. `ready()` writes
-   * the `ready` event (with the client's cursor as its id, in history mode).
+   * `since` resumes it after what it had. Throws what `Broadcast.subscribe`
+   * throws for a channel it refuses, before anything is subscribed for the
+   * client. Its `ready` event (with its cursor as its id, in history mode)
+   * comes once the backbone acknowledged the subscriptions, and for a client
+   * that comes back, once each knows whether it recovered, before anything
+   * read after `since`.
    */
-  open(
-    channels: readonly string[],
-    first: Uint8Array,
-    since?: readonly string[],
-  ): { body: ReadableStream<Uint8Array>; ready(event: Uint8Array): void } {
+  open(channels: readonly string[], { first, since, ready }: SseOpen): ReadableStream<Uint8Array> {
     if (this.#closed) throw new Error("The SSE hub is closed");
     const key = JSON.stringify(channels); // a channel name may hold any character
     let group = this.#groups.get(key);
     let own: Reader | undefined;
+    let reader: Reader & { streams: Subscribed[] } | undefined;
     if (group === undefined) {
       // A client that comes back with nobody to join founds its group where it stands.
-      group = this.#group(key, channels, since);
+      group = reader = this.#group(key, channels, since);
     } else if (since !== undefined || !group.live) {
       // It comes back, or its group still reads history: it reads on its own until they meet.
-      own = this.#reader(channels, since);
+      own = reader = this.#reader(channels, since);
     }
     const client: Client = { controller: undefined!, group, own, state: "open", wrote: this.#round, resyncing: false, deadline: 0 };
     const body = new ReadableStream<Uint8Array>({
@@ -171,19 +202,24 @@ export class SseHub {
         client.controller = controller;
         controller.enqueue(first);
       },
-      // An overflowed client ends once it has read everything it holds, not before.
+      // Called once it has room again: an overflowed client ends once it has read everything
+      // it holds, not before; one that held an event larger than the bound took it.
       pull: (controller) => {
         if (client.state === "closing" && controller.desiredSize === this.#options.maxQueueBytes) this.#end(client);
+        if (client.state === "open") client.deadline = 0;
       },
       cancel: () => this.#end(client),
     }, { highWaterMark: this.#options.maxQueueBytes, size: (chunk) => chunk.byteLength });
     this.#clients.add(client);
     if (own === undefined) group.clients.add(client);
-    else {
-      group.waiting.add(client);
-      this.#readAll(own, client);
-    }
-    return { body, ready: (event) => this.#ready(client, event) };
+    else group.waiting.add(client);
+    // Each subscription of a client that comes back knows whether it recovered once its history
+    // is first read, before it waits for the reader: its streams are read after the ready event.
+    const recovery = since === undefined ? undefined : Promise.all(reader!.streams.map((stream) => stream.recovery));
+    const readied = Promise.all([this.#broadcast.ready(), recovery])
+      .then(([, recovered]) => this.#ready(client, ready(recovered)), () => {});
+    if (reader !== undefined) this.#readAll(reader, own && client, recovery && readied);
+    return body;
   }
 
   /** Closes every client (each stream ends; what it holds is still delivered) and every subscription. */
@@ -195,11 +231,10 @@ export class SseHub {
     for (const client of this.#clients) this.#end(client);
   }
 
-  /** A group of `channels`, its subscriptions starting after `since` (with what is new when absent). */
-  #group(key: string, channels: readonly string[], since: readonly string[] | undefined): Group {
-    const group: Group = { key, clients: new Set(), waiting: new Set(), live: since === undefined, ...this.#reader(channels, since) };
+  /** A group of `channels`, its subscriptions starting after `since` (with what is new when absent); not read yet. */
+  #group(key: string, channels: readonly string[], since: readonly string[] | undefined): Group & { streams: Subscribed[] } {
+    const group = { key, clients: new Set<Client>(), waiting: new Set<Client>(), live: since === undefined, ...this.#reader(channels, since) };
     this.#groups.set(key, group);
-    this.#readAll(group);
     return group;
   }
 
@@ -207,9 +242,9 @@ export class SseHub {
    * Subscribes each of `channels` (after `since`'s position for it); throws,
    * having subscribed nothing that stays, what `Broadcast.subscribe` throws.
    */
-  #reader(channels: readonly string[], since: readonly string[] | undefined): Reader & { streams?: ReadableStream<Frame>[] } {
+  #reader(channels: readonly string[], since: readonly string[] | undefined): Reader & { streams: Subscribed[] } {
     const abort = new AbortController();
-    const streams: ReadableStream<Frame>[] = [];
+    const streams: Subscribed[] = [];
     try {
       channels.forEach((channel, i) => {
         const at = since?.[i] || undefined;
@@ -222,16 +257,17 @@ export class SseHub {
     return { channels, abort, cursor: channels.map((_, i) => since?.[i] || undefined), pending: [], streams };
   }
 
-  /** Reads each of `reader`'s streams; `client` when it reads for one client of its own. */
-  #readAll(reader: Reader & { streams?: ReadableStream<Frame>[] }, client?: Client): void {
+  /** Reads each of `reader`'s streams, once `after` settles when given; `client` when it reads for one client of its own. */
+  #readAll(reader: Reader & { streams?: Subscribed[] }, client?: Client, after?: Promise<void>): void {
     const streams = reader.streams ?? [];
     delete reader.streams;
-    streams.forEach((stream, index) => void this.#read(stream, index, reader, client));
+    streams.forEach((stream, index) => void this.#read(stream, index, reader, client, after));
   }
 
-  async #read(stream: ReadableStream<Frame>, index: number, reader: Reader, own?: Client): Promise<void> {
+  async #read(stream: ReadableStream<Frame>, index: number, reader: Reader, own?: Client, after?: Promise<void>): Promise<void> {
     const source = stream.getReader();
     try {
+      await after;
       for (;;) {
         const { done, value } = await source.read();
         if (done) break;
@@ -300,9 +336,15 @@ export class SseHub {
 
   #write(client: Client, bytes: Uint8Array): void {
     if (client.state !== "open") return;
+    const empty = client.controller.desiredSize === this.#options.maxQueueBytes;
     client.controller.enqueue(bytes);
     client.wrote = this.#round;
     if ((client.controller.desiredSize ?? 0) >= 0) return;
+    if (empty) {
+      // One event larger than the bound, and nothing else held: a client that reads takes it.
+      client.deadline = Date.now() + this.#options.writeTimeout;
+      return;
+    }
     // Lagging past its bound: it has missed nothing yet, but would. Tell it to re-fetch, then let it go;
     // in history mode it comes back with the id of the last event it read, and misses nothing.
     const channel = client.group.channels[0];
@@ -348,7 +390,8 @@ export class SseHub {
     const now = Date.now();
     const round = ++this.#round;
     for (const client of this.#clients) {
-      if (client.state === "closing" && now >= client.deadline) {
+      if (client.state !== "ended" && client.deadline > 0 && now >= client.deadline) {
+        if (client.state === "open") this.#overflowed++; // it never took the large event it held
         client.state = "ended";
         this.#cutOff++;
         this.#clients.delete(client);

@@ -22,4 +22,4 @@ export { encodeFrame, encodeSseEvent, type SseEncode, SseEncoderStream, type Sse
 export { type NodeIncomingMessage, nodeListener, type NodeListenerOptions, type NodeServerResponse } from "./node.ts";
 export type { AuthSettings, JwtSettings } from "./auth.ts";
 export { BodyError } from "./body.ts";
-export type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
+export type { EventFrame, Frame, Recovery, ResyncFrame } from "../contract/frame.ts";

@@ -1,8 +1,9 @@
 /**
  * `streamcast serve` with bearer tokens: a static token and JWTs (a public key
  * file, or a JWKS fetched from a local server), each refused or let in per
- * channel, for publishing and for subscribing; and `/healthz`, which names
- * the backbone's user and host only to a caller with a valid token. Real
+ * channel, for publishing and for subscribing; a JWT key without an
+ * audience refused; and `/healthz`, which names the backbone's user and host
+ * only to the static token or a JWT whose `healthz` claim is true. Real
  * processes, as a user runs them.
  */
 import assert from "node:assert/strict";
@@ -35,6 +36,9 @@ describe("streamcast serve: security flags", { timeout: 60_000 }, () => {
       [["--jwks-url", "ftp://idp.test/jwks"], {}, /^Invalid --jwks-url: Expected an https:\/\/ URL \(http:\/\/ only on this machine\)/],
       [["--jwks-url", "http://idp.test/jwks"], {}, /^Invalid --jwks-url: Expected an https:\/\/ URL \(http:\/\/ only on this machine\) .* but received "http:\/\/idp.test"/],
       [["--jwt-audience", "api"], {}, /^Invalid --jwt-audience: Expected --jwt-public-key or --jwks-url beside it but received neither$/],
+      // Without an audience, a token the same key signed for another service would pass.
+      [["--jwt-public-key", files.write("key.pem", keys.pem)], {}, /^Invalid --jwt-audience: Expected the audience this server's JWTs carry \(their "aud"\) beside --jwt-public-key but received none$/],
+      [["--jwks-url", "https://idp.test/jwks"], {}, /^Invalid --jwt-audience: Expected the audience this server's JWTs carry \(their "aud"\) beside --jwks-url but received none$/],
       [["--auth-subscribe"], {}, /^Invalid --auth-subscribe: Expected a token to check/],
       [["--allow-origin", "https://app.example.com/path"], {}, /^Invalid --allow-origin: Expected an origin such as https:\/\/app\.example\.com .* but received "https:\/\/app\.example\.com\/path"$/],
       [["--allow-host", "app.example.com:8080"], {}, /^Invalid --allow-host: Expected a host name such as app\.example\.com \(without port\) but received "app\.example\.com:8080"$/],
@@ -126,6 +130,16 @@ describe("streamcast serve with a static token and a JWT public key", { timeout:
     }
   });
 
+  it("/healthz names the backbone to the static token and to a JWT whose healthz claim is true, the scheme only to any other JWT", async () => {
+    const asked = async (token?: string) => (await request(port, "GET", "/healthz", undefined, token === undefined ? {} : bearer(token))).json.backbone;
+    const full = await asked(TOKEN);
+    assert.notEqual(full, "memory://***");
+    assert.equal(await asked(await sign({ healthz: true })), full);
+    assert.equal(await asked(await sign({ publish: ["*"], subscribe: ["*"] })), "memory://***", "a JWT that may use every channel");
+    assert.equal(await asked(await sign({ healthz: true }, { audience: "another-service" })), "memory://***", "a JWT for another service");
+    assert.equal(await asked(), "memory://***");
+  });
+
   it("answers 401 to a subscription without a token", async () => {
     const anonymous = new SseClient(port, [ch("any")]);
     await within(anonymous.ended, 10_000, "the refused subscription to end");
@@ -183,10 +197,10 @@ describe("streamcast serve with a JWKS URL", { timeout: 60_000 }, () => {
 
   it("answers 503, not 401, while the key set cannot be fetched", async () => {
     const port = await freePort();
-    const unreachable = startServe(["--port", String(port), "--jwks-url", `http://127.0.0.1:${await freePort()}/jwks.json`]);
+    const unreachable = startServe(["--port", String(port), "--jwks-url", `http://127.0.0.1:${await freePort()}/jwks.json`, "--jwt-audience", AUDIENCE]);
     try {
       await healthIs(port, "up");
-      const answer = await publish(port, ch("news"), "signed", bearer(await keys.sign({ publish: ["*"] })));
+      const answer = await publish(port, ch("news"), "signed", bearer(await keys.sign({ publish: ["*"] }, { audience: AUDIENCE })));
       assert.equal(answer.status, 503);
       assert.equal(answer.json.error, "Unavailable: the keys to verify the token with cannot be fetched");
     } finally {

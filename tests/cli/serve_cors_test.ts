@@ -85,6 +85,7 @@ describe("streamcast serve: pages of other origins", { timeout: 120_000 }, () =>
     assert.ok(Number(yes.headers["access-control-max-age"]) > 0);
     const no = await ask("https://evil.example");
     assert.equal(no.status, 403);
+    assert.equal(no.json.error, `Invalid Origin: Expected this server's own origin or one given with --allow-origin but received "https://evil.example"`, "serve names its flag");
     assert.equal(no.headers["access-control-allow-origin"], undefined);
   });
 

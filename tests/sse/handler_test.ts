@@ -10,10 +10,11 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Hono } from "hono";
+import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { Broadcast, type Frame } from "../../mod.ts";
 import { memoryHub } from "../../backends/memory/mod.ts";
 import { encodeFrame, nodeListener, sseHandler, type SseHandlerOptions } from "../../lib/sse/mod.ts";
-import { activeTimers, eventually, uniqueChannel, within } from "../fixtures/support.ts";
+import { activeTimers, eventually, sleep, uniqueChannel, within } from "../fixtures/support.ts";
 import { EventReader, open } from "../fixtures/sse.ts";
 
 /** A connected Broadcast on a hub of its own, a handler over it, and their teardown. */
@@ -29,6 +30,21 @@ async function setUp(options: SseHandlerOptions = {}) {
 }
 
 describe("the SSE handler, in-process", () => {
+  it("/healthz answers 503 while its Broadcast is idle (never connected), 200 once connected", async () => {
+    const broadcast = new Broadcast(`memory://${uniqueChannel("sse-idle")}`, { resyncSettle: 0 });
+    const sse = sseHandler(broadcast, { id: "w1" });
+    try {
+      const idle = await sse.fetch(new Request("http://localhost/healthz"));
+      assert.deepEqual([idle.status, (await idle.json()).state], [503, "idle"]);
+      await broadcast.connect();
+      const up = await sse.fetch(new Request("http://localhost/healthz"));
+      assert.deepEqual([up.status, (await up.json()).state], [200, "up"]);
+    } finally {
+      sse.close();
+      await broadcast.disconnect();
+    }
+  });
+
   it("serves subscribe, publish and health, and names what it refuses", async () => {
     const { sse, close } = await setUp({ id: "w1" });
     try {
@@ -137,6 +153,92 @@ describe("the SSE handler, in-process", () => {
     }
   });
 
+  it("an event larger than maxQueueBytes still reaches a client that reads, though no read was pending when it came", async () => {
+    const { broadcast, sse, close } = await setUp({ maxQueueBytes: 16 * 1024 });
+    try {
+      const response = await sse.fetch(new Request("http://localhost/subscribe?channel=big"));
+      const reader = response.body!.getReader();
+      const before = await readUntilReady(reader); // then busy elsewhere (say, writing to its socket) for a moment
+      const big = "x".repeat(64 * 1024);
+      await broadcast.publish("big", big);
+      await sleep(100);
+      const client = new EventReader(new ReadableStream({
+        start: (controller) => controller.enqueue(new TextEncoder().encode(before)),
+        pull: async (controller) => {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+      }));
+      await eventually(() => client.messages().length === 1, 5_000, "the large event");
+      await broadcast.publish("big", "small, after it");
+      await eventually(() => client.messages().length === 2, 5_000, "the next event");
+      assert.deepEqual(client.messages(), [big, "small, after it"]);
+      assert.deepEqual(client.events.filter((e) => e.event === "resync"), [], "no resync: it was never behind");
+      assert.equal(client.ended, false, "its stream goes on");
+      assert.deepEqual((await (await sse.fetch(new Request("http://localhost/healthz"))).json()).slowClients, { overflowed: 0, cutOff: 0 });
+      await client.cancel();
+    } finally {
+      await close();
+    }
+  });
+
+  it("a client that does not read is still cut off after an event larger than maxQueueBytes", async () => {
+    const { broadcast, sse, close } = await setUp({ maxQueueBytes: 16 * 1024, writeTimeout: 300 });
+    try {
+      const response = await sse.fetch(new Request("http://localhost/subscribe?channel=big"));
+      const reader = response.body!.getReader();
+      await readUntilReady(reader); // then it stops reading
+      await broadcast.publish("big", "x".repeat(64 * 1024));
+      await eventually(async () => (await (await sse.fetch(new Request("http://localhost/healthz"))).json()).slowClients.cutOff === 1, 5_000, "the client to be cut off");
+      await assert.rejects(async () => {
+        for (;;) if ((await reader.read()).done) break;
+      }, /did not read what it was sent in time/);
+      assert.equal(sse.clients, 0);
+    } finally {
+      await close();
+    }
+  });
+
+  it("a refused Origin names the handler's allowOrigins option, or the setting a server built on it names (serve: its flag)", async () => {
+    const wordings: [SseHandlerOptions, string][] = [[{}, "the allowOrigins option"], [{ settingNames: { allowOrigins: "--allow-origin" } }, "--allow-origin"]];
+    for (const [options, named] of wordings) {
+      const { sse, close } = await setUp(options);
+      try {
+        const answer = await sse.fetch(new Request("http://localhost/healthz", { headers: { origin: "https://evil.example" } }));
+        assert.equal(answer.status, 403);
+        assert.equal((await answer.json()).error, `Invalid Origin: Expected this server's own origin or one given with ${named} but received "https://evil.example"`);
+      } finally {
+        await close();
+      }
+    }
+  });
+
+  it("/healthz names the backbone only to the static token or a JWT whose healthz claim is true; any other caller sees the bare health", async () => {
+    const token = "0123456789abcdef-health";
+    const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
+    const jwt = (claims: Record<string, unknown>) =>
+      new SignJWT(claims).setProtectedHeader({ alg: "ES256" }).setAudience("streamcast").setExpirationTime("5m").sign(privateKey);
+    const { broadcast, sse, close } = await setUp({ auth: { token, jwt: { publicKey: await exportSPKI(publicKey), audience: "streamcast" }, subscribe: false } });
+    try {
+      const backbone = async (authorization?: string) => {
+        const answer = await sse.fetch(new Request("http://localhost/healthz", { headers: authorization === undefined ? {} : { authorization } }));
+        assert.equal(answer.status, 200);
+        return (await answer.json()).backbone;
+      };
+      const bare = `${broadcast.uri.split(":")[0]}://***`;
+      assert.notEqual(broadcast.uri, bare);
+      assert.equal(await backbone(), bare, "no token");
+      assert.equal(await backbone(`Bearer ${token}x`), bare, "a wrong token");
+      assert.equal(await backbone(`Bearer ${await jwt({ publish: ["*"], subscribe: ["*"] })}`), bare, "a JWT that may use every channel, but not the details");
+      assert.equal(await backbone(`Bearer ${await jwt({ healthz: "true" })}`), bare, "a claim that is not true");
+      assert.equal(await backbone(`Bearer ${token}`), broadcast.uri, "the static token");
+      assert.equal(await backbone(`Bearer ${await jwt({ healthz: true })}`), broadcast.uri, "a JWT with the claim");
+    } finally {
+      await close();
+    }
+  });
+
   it("refuses options it cannot use, naming them", async () => {
     const broadcast = await Broadcast.connect("memory://sse-options");
     try {
@@ -145,6 +247,7 @@ describe("the SSE handler, in-process", () => {
         [{ host: { listen: 8080 as unknown as string } }, /SSE handler option host\.listen/],
         [{ keepAlive: 0 }, /SSE handler option keepAlive/],
         [{ base: "/events/" }, /SSE handler option base/],
+        [{ settingNames: { allowOrigins: "" } }, /SSE handler option settingNames\.allowOrigins/],
       ];
       for (const [options, message] of bad) assert.throws(() => sseHandler(broadcast, options), message);
     } finally {
@@ -186,6 +289,18 @@ describe("the SSE handler, in-process", () => {
     }
   });
 });
+
+/** Reads a raw SSE stream until its `ready` event came; resolves with the text read. */
+async function readUntilReady(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!/^event: ready$/m.test(text)) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`The stream ended before its ready event: ${text}`);
+    text += decoder.decode(value, { stream: true });
+  }
+  return text;
+}
 
 /** Serves `fetch` on a free loopback port with this runtime's own server; resolves with its origin. */
 async function listen(fetch: (request: Request) => Response | Promise<Response>): Promise<{ origin: string; close(): Promise<void> }> {
