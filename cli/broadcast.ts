@@ -4,7 +4,7 @@
  * command line's, and tell the user on stderr what the link goes through.
  */
 import process from "node:process";
-import { Broadcast, type BroadcastOptions, ChannelError, ConfigError, configFromEnv, GiveUpError, maskUri, MessageError, PayloadTooLargeError, type State } from "../mod.ts";
+import { Broadcast, type BroadcastOptions, ChannelError, ConfigError, configFromEnv, GiveUpError, maskUri, MessageError, PayloadTooLargeError } from "../mod.ts";
 import { type MessageCheck, messageCheck, parseUri } from "../lib/broadcast/schemes.ts";
 import { invalid, UsageError } from "./args.ts";
 

@@ -3,11 +3,11 @@
  * a cut and a stall of it, and prove at the end that no subscriber lost or
  * reordered a message. What `npm start` runs.
  */
-import type { BroadcastOptions, Frame, State } from "../../mod.ts";
+import type { BroadcastOptions, Frame } from "../../mod.ts";
 import { describeInteger, integer, invalid, parseCommand, text } from "../args.ts";
 import { CommandFailure, connectOrExplain, openBroadcast, reason, splitTarget } from "../broadcast.ts";
 import { type Outage, outageFor } from "./outage.ts";
-import { check, countAll, printSummary, progressLine, type Subscriber, say, startProgress, type Worker } from "./report.ts";
+import { check, printSummary, progressLine, type Subscriber, say, startProgress, type Worker } from "./report.ts";
 
 /** `streamcast demo --help`. */
 export const DEMO_USAGE = `Usage: streamcast demo [<uri> | --uri <uri>] [--workers N] [--subscribers N]

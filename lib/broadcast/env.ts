@@ -71,26 +71,33 @@ const WORKERS = v.pipe(
   v.maxValue(MAX_WORKERS, (issue) => `Expected an integer from 1 to ${MAX_WORKERS} but received ${issue.received}`),
 );
 const MAX_SECONDS = Math.floor(MAX_MILLISECONDS / 1000);
-const secondsExpected = (issue: { received: string }) =>
-  `Expected a number of seconds from 0 to at most ${MAX_SECONDS} (about 24.8 days) but received ${issue.received}`;
-const seconds = v.pipe(
-  v.string(),
-  v.trim(),
-  v.regex(/^\d+(\.\d+)?$|^\.\d+$/, secondsExpected),
-  v.check((text) => Number(text) <= MAX_SECONDS, secondsExpected),
-  v.transform((text) => Math.round(Number(text) * 1000)),
-);
+const NUMBER = /^\d+(\.\d+)?$|^\.\d+$/;
+/** A number of seconds from `min` to {@linkcode MAX_SECONDS}, turned into whole milliseconds. */
+const seconds = (min: number) => {
+  const expected = (issue: { received: string }) =>
+    `Expected a number of seconds from ${min} to at most ${MAX_SECONDS} (about 24.8 days) but received ${issue.received}`;
+  const inRange = (text: string) => !NUMBER.test(text) || (Number(text) <= MAX_SECONDS && Math.round(Number(text) * 1000) >= min * 1000);
+  return v.pipe(
+    v.string(),
+    v.trim(),
+    v.regex(NUMBER, expected),
+    // valibot runs this check even when the regex failed: it says nothing then.
+    v.check(inRange, expected),
+    v.transform((text) => Math.round(Number(text) * 1000)),
+  );
+};
 
 // The variables (after the prefix) → their schemas.
 const VARIABLES = {
   BROADCAST_URI: v.pipe(v.string(), v.trim()),
   BROADCAST_RECONNECT_ENABLED: bool,
   BROADCAST_RECONNECT_MAX_RETRIES: integer(0),
-  BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: seconds,
-  BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS: seconds,
+  // At least 1 ms, as the options ask: from 0 the backoff never grows.
+  BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: seconds(0.001),
+  BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS: seconds(0.001),
   BROADCAST_REPLAY_BUFFER_SIZE: integer(0),
   BROADCAST_RESYNC_ON_RECONNECT: bool,
-  BROADCAST_RESYNC_SETTLE_SECONDS: seconds,
+  BROADCAST_RESYNC_SETTLE_SECONDS: seconds(0),
 } as const;
 
 type Parsed = { [K in keyof typeof VARIABLES]?: v.InferOutput<(typeof VARIABLES)[K]> };

@@ -14,9 +14,15 @@ export interface BroadcastOptions {
     enabled?: boolean;
     /** Consecutive failed attempts before giving up; 0 retries forever. @default {0} */
     maxRetries?: number;
-    /** The smallest delay between attempts. @default {500} */
+    /**
+     * The first and smallest delay between attempts, at least 1: the delays
+     * double from it, and from 0 they would never grow. @default {500}
+     */
     minDelay?: number;
-    /** The largest delay between attempts. @default {30000} */
+    /**
+     * The largest delay between attempts, at least 1: how often a backbone
+     * that stays away is tried, each failed attempt firing `error`. @default {30000}
+     */
     maxDelay?: number;
   };
   /** Outbound broadcasts kept while down; oldest dropped on overflow; 0 disables. @default {10000} */
@@ -64,8 +70,9 @@ const OptionsSchema = v.pipe(
       v.strictObject({
         enabled: v.optional(v.boolean(), true),
         maxRetries: v.optional(count, 0),
-        minDelay: v.optional(millis, 500),
-        maxDelay: v.optional(millis, 30_000),
+        // From 0 the backoff never grows (0 × 2^n): a dead backbone would be retried in a tight loop.
+        minDelay: v.optional(positive, 500),
+        maxDelay: v.optional(positive, 30_000),
       }),
       {},
     ),

@@ -7,8 +7,12 @@ import { watchLiveness } from "./liveness.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
 import type { Subscriptions } from "./subscriptions.ts";
 
-/** Where a Broadcast's connection to the backbone stands. */
-export type State = "connecting" | "up" | "down" | "failed" | "closed";
+/**
+ * Where a Broadcast's connection to the backbone stands: `idle` until
+ * `connect()` is called, `connecting` until the first link is up, then `up`
+ * or `down` (reconnecting), and at the end `failed` (given up) or `closed`.
+ */
+export type State = "idle" | "connecting" | "up" | "down" | "failed" | "closed";
 
 /** Timing and retry policy of a {@linkcode Supervisor}; times in milliseconds. */
 export interface SupervisorOptions {
@@ -45,7 +49,7 @@ export interface SupervisorParts {
  * outbound buffer and inject resync frames.
  */
 export class Supervisor {
-  #state: State = "connecting";
+  #state: State = "idle";
   readonly #options: SupervisorOptions;
   readonly #parts: SupervisorParts;
   readonly #life = new AbortController();
@@ -87,6 +91,7 @@ export class Supervisor {
     if (this.#state === "failed") return Promise.reject(this.#failure);
     if (this.#state === "closed") return Promise.reject(new ClosedError());
     return this.#started ??= new Promise((resolve, reject) => {
+      this.#setState("connecting");
       this.#running = this.#run((state, cause) => {
         if (state === "up") resolve();
         else if (state === "failed") reject(cause);

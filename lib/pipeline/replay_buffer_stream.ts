@@ -12,6 +12,13 @@ export interface ReplayBufferStreamOptions {
   replayBatch?: number;
   /** Called with each broadcast dropped from a full buffer. */
   onOverflow?: (dropped: EventFrame) => void;
+  /**
+   * Asked before the replay goes out, and again once what it returned has
+   * settled: a promise holds the replay (and what is published meanwhile is
+   * kept behind it) while this instance's subscriptions are in flight on the
+   * new link, so that a publish made just after a `subscribe` reaches it.
+   */
+  hold?: () => Promise<void> | undefined;
 }
 
 /**
@@ -93,7 +100,8 @@ export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundC
 
   /**
    * Starts sending to `sink`: once the sink behind this stage has reached the
-   * marker, replays the buffer in order, then passes batches through.
+   * marker (and `hold` lets it), replays the buffer in order, then passes
+   * batches through.
    * Resolves once the replay is settled (acknowledged, or handed back
    * because the link was lost), or once detached again.
    */
@@ -104,6 +112,10 @@ export class ReplayBufferStream extends TransformStream<OutboundBatch, OutboundC
     const reached = deferred();
     if (!this.#enqueue({ attach: sink, reached: () => reached.resolve() })) return;
     await reached.promise;
+    for (let held = this.#options.hold?.(); held !== undefined; held = this.#options.hold?.()) {
+      await held;
+      if (this.#attachment !== attachment) return;
+    }
     if (this.#attachment !== attachment) return;
     const size = this.#options.replayBatch ?? 1000;
     const replays: Promise<void>[] = [];

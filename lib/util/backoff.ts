@@ -1,6 +1,6 @@
 /** How reconnect delays grow. Times in milliseconds. */
 export interface BackoffOptions {
-  /** The first delay, and the smallest. */
+  /** The first delay, and the smallest; positive, since from 0 the delays never grow. */
   minDelay: number;
   /** The largest delay. */
   maxDelay: number;

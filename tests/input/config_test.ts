@@ -40,6 +40,25 @@ describe("options", () => {
     );
   });
 
+  it("refuse a reconnect delay of 0, naming each option: from 0 the backoff never grows and a dead backbone is retried in a tight loop", () => {
+    assert.throws(() => parseOptions({ reconnect: { minDelay: 0, maxDelay: 0 } }), configError((error) => {
+      assert.deepEqual(error.issues.map((issue) => issue.path), ["option reconnect.minDelay", "option reconnect.maxDelay"]);
+      assert.equal(
+        error.issues[0].message,
+        "Invalid option reconnect.minDelay: Expected a finite number of milliseconds from 1 to at most 2147483647 but received 0",
+      );
+    }));
+    // 0 × 2^n is 0: with the default maxDelay too, every attempt would follow the last at once, forever.
+    assert.throws(() => parseOptions({ reconnect: { minDelay: 0 } }), /Invalid option reconnect.minDelay: Expected a finite number of milliseconds from 1/);
+    assert.throws(() => parseOptions({ reconnect: { minDelay: 0.5 } }), /Invalid option reconnect.minDelay/);
+    assert.throws(() => new Broadcast("memory://", { reconnect: { minDelay: 0, maxDelay: 0 } }), ConfigError);
+  });
+
+  it("accept the smallest reconnect delays tests use, 1 ms and up", () => {
+    assert.deepEqual(parseOptions({ reconnect: { minDelay: 1, maxDelay: 1 } }).reconnect, { enabled: true, maxRetries: 0, minDelay: 1, maxDelay: 1 });
+    assert.equal(parseOptions({ reconnect: { minDelay: 1, maxDelay: 5 } }).reconnect.maxDelay, 5);
+  });
+
   it("refuse an unknown option, so a typo is loud", () => {
     assert.throws(() => parseOptions({ reconect: {} } as never), /Invalid option reconect: Expected no such key/);
   });
@@ -114,6 +133,26 @@ describe("configuration from the environment", () => {
         }),
       /Invalid OPAL_BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS: Expected a value >= OPAL_BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS but received 1$/,
     );
+  });
+
+  it("rejects a backoff of 0 seconds (or one that rounds to 0 ms), naming the variable", () => {
+    assert.throws(
+      () => configFromEnv({ OPAL_BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: "0", OPAL_BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS: "0" }),
+      configError((error) => {
+        assert.deepEqual(error.issues.map((issue) => issue.path), [
+          "OPAL_BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS",
+          "OPAL_BROADCAST_RECONNECT_BACKOFF_MAX_SECONDS",
+        ]);
+        assert.equal(
+          error.issues[0].message,
+          'Invalid OPAL_BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: Expected a number of seconds from 0.001 to at most 2147483 (about 24.8 days) but received "0"',
+        );
+      }),
+    );
+    assert.throws(() => configFromEnv({ OPAL_BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: "0.0004" }), /Invalid OPAL_BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: Expected a number of seconds from 0.001 .* but received "0.0004"/);
+    assert.equal(configFromEnv({ OPAL_BROADCAST_RECONNECT_BACKOFF_MIN_SECONDS: "0.001" }).options.reconnect?.minDelay, 1);
+    // The settle may still be 0: it is waited once per reconnect, never in a loop.
+    assert.equal(configFromEnv({ OPAL_BROADCAST_RESYNC_SETTLE_SECONDS: "0" }).options.resyncSettle, 0);
   });
 
   it("refuses several workers without a backbone URI", () => {

@@ -86,15 +86,50 @@ describe("Broadcast", () => {
     const broadcast = new Broadcast(hub, { reconnect: { minDelay: 5, maxDelay: 10 }, resyncSettle: 5 });
     const states: string[] = [];
     broadcast.addEventListener("statechange", (e) => states.push(e.detail.state));
-    assert.equal(broadcast.state, "connecting");
+    assert.equal(broadcast.state, "idle");
     await broadcast.connect();
     memoryHub(new URL(hub).hostname).cut();
     await reachState(broadcast, "down");
     memoryHub(new URL(hub).hostname).restore();
     await reachState(broadcast, "up");
     await broadcast.disconnect();
-    assert.deepEqual(states, ["up", "down", "up", "closed"]);
+    assert.deepEqual(states, ["connecting", "up", "down", "up", "closed"]);
     assert.equal(broadcast.stats.reconnects, 1);
+  });
+
+  it("is idle until connect() is called, connecting from the call until the first link is up", async () => {
+    const hub = fresh();
+    const broadcast = new Broadcast(hub);
+    const states: string[] = [];
+    broadcast.addEventListener("statechange", (e) => states.push(e.detail.state));
+    const reader = broadcast.subscribe("c").getReader(); // allowed while idle: made once the link is up
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(broadcast.state, "idle", "nothing is connecting before connect() is called");
+    assert.deepEqual(states, []);
+    memoryHub(new URL(hub).hostname).stall(); // the first attempt hangs: the state stays connecting
+    const connecting = broadcast.connect();
+    assert.equal(broadcast.state, "connecting");
+    assert.deepEqual(states, ["connecting"]);
+    memoryHub(new URL(hub).hostname).restore();
+    await connecting;
+    await broadcast.ready();
+    await broadcast.publish("c", "x");
+    assert.deepEqual((await reader.read()).value, { type: "event", channel: "c", message: "x" });
+    await broadcast.disconnect();
+    assert.deepEqual(states, ["connecting", "up", "closed"]);
+  });
+
+  it("an idle broadcast disconnected goes from idle to closed, never connecting", async () => {
+    const broadcast = new Broadcast(fresh());
+    const states: string[] = [];
+    broadcast.addEventListener("statechange", (e) => states.push(e.detail.state));
+    const reader = broadcast.subscribe("c").getReader();
+    assert.equal(broadcast.state, "idle");
+    await broadcast.disconnect();
+    assert.equal(broadcast.state, "closed");
+    assert.deepEqual(states, ["closed"]);
+    assert.equal((await reader.read()).done, true, "the stream made while idle ends cleanly");
+    await assert.rejects(broadcast.connect(), ClosedError);
   });
 
   it("ready() waits for the link and for pending subscriptions", async () => {

@@ -8,6 +8,7 @@ import { BackboneUnavailableError, type EventFrame, type Link } from "../../mod.
 import { outboundBatch } from "../../lib/pipeline/outbound_batch.ts";
 import { Pipeline } from "../../lib/pipeline/pipeline.ts";
 import { ReplayBufferStream } from "../../lib/pipeline/replay_buffer_stream.ts";
+import { type Deferred, deferred } from "../../lib/util/deferred.ts";
 import { settle } from "../fixtures/clock.ts";
 
 const frame = (message: string): EventFrame => ({ type: "event", channel: "c", message });
@@ -40,10 +41,11 @@ function link(): { link: Link; batches: string[][]; messages(): string[]; hold()
   };
 }
 
-function outbound(replayBufferSize = 10_000) {
+function outbound(replayBufferSize = 10_000, subscribing?: () => Promise<void> | undefined) {
   const log = { writeErrors: [] as unknown[], overflowed: [] as string[] };
   const pipeline = new Pipeline({
     replayBufferSize,
+    subscribing,
     subscriberBuffer: 100,
     onWriteError: (error) => {
       log.writeErrors.push(error);
@@ -97,6 +99,44 @@ describe("the outbound pipeline", () => {
     await later;
     assert.deepEqual(out.messages(), ["1", "2", "3", "4"]);
     assert.equal(pipeline.stats.replayed >= 3, true);
+  });
+
+  it("holds the replay while subscriptions are in flight, then sends it in order with what was published meanwhile", async () => {
+    let inFlight: Deferred<void> | undefined = deferred();
+    const { pipeline, publish } = outbound(10, () => inFlight?.promise);
+    for (const m of ["1", "2"]) await publish(m);
+    const out = link();
+    const replay = pipeline.send(out.link);
+    await settle();
+    assert.deepEqual(out.messages(), [], "nothing goes out while a subscription is in flight");
+    await publish("3"); // kept behind the replay
+    assert.equal(pipeline.backlog, 3);
+    const subscribed = inFlight;
+    inFlight = undefined;
+    subscribed.resolve();
+    await replay;
+    assert.deepEqual(out.messages(), ["1", "2", "3"]);
+    await publish("4");
+    assert.deepEqual(out.messages(), ["1", "2", "3", "4"]);
+  });
+
+  it("a link lost while its replay is held leaves the buffer whole for the next link", async () => {
+    let inFlight: Deferred<void> | undefined = deferred();
+    const { pipeline, publish } = outbound(10, () => inFlight?.promise);
+    for (const m of ["1", "2"]) await publish(m);
+    const first = link();
+    const replay = pipeline.send(first.link);
+    await settle();
+    pipeline.detach();
+    const subscribed = inFlight; // a lost link ends what was in flight on it
+    inFlight = undefined;
+    subscribed.resolve();
+    await replay;
+    assert.deepEqual(first.messages(), []);
+    assert.equal(pipeline.backlog, 2);
+    const second = link();
+    await pipeline.send(second.link);
+    assert.deepEqual(second.messages(), ["1", "2"]);
   });
 
   it("drops the oldest when full, counts it and reports each dropped broadcast", async () => {

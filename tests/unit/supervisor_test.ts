@@ -169,6 +169,19 @@ describe("Supervisor", () => {
     await h.supervisor.stop();
   });
 
+  it("is idle until started, then connecting until the first link is up", async () => {
+    const h = harness();
+    assert.equal(h.supervisor.state, "idle");
+    h.hub.stall();
+    const started = h.supervisor.start();
+    assert.equal(h.supervisor.state, "connecting");
+    h.hub.restore();
+    await h.clock.advance(0);
+    await started;
+    assert.deepEqual(h.log.states, ["connecting", "up"]);
+    await h.supervisor.stop();
+  });
+
   it("an unanswered liveness probe is a drop, detected within interval + timeout", async () => {
     const h = harness({ liveness: { interval: 1_000, timeout: 500 } });
     await h.supervisor.start();
