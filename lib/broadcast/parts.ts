@@ -42,6 +42,7 @@ export function composeParts({ url, options, history }: PartsConfig, report: Par
   const connector = new LazyConnector(url, backend, {
     settings: backendOptions,
     clock,
+    liveness: options.liveness,
     ...history && { history },
     dropped: (frame, reason, direction) => {
       pipeline.backboneDropped(direction);
@@ -75,6 +76,11 @@ export function composeParts({ url, options, history }: PartsConfig, report: Par
     onFirstSubscriber: (channel) => subscriptions.want(channel),
     onLastSubscriber: (channel) => subscriptions.unwant(channel),
     onSubscriberOverflow: (channel, dropped) => report.emit("overflow", { channel, dropped, source: "subscriber" }),
+    onLinkResync: (channel) => {
+      if (!options.resyncOnReconnect) return false;
+      report.emit("resync", { channels: 1, reason: "reconnect", channel });
+      return true;
+    },
     history: history && {
       whenSubscribed: (channel, signal) => subscriptions.whenSubscribed(channel, signal),
       delay: (ms, signal) => clock.delay(ms, signal),

@@ -80,6 +80,11 @@ export interface ConnectorContext {
   readonly settings: Readonly<Record<string, unknown>>;
   /** The Broadcast's clock: every delay a backend needs goes through it. */
   readonly clock: Clock;
+  /**
+   * The core's liveness probe: a backend that probes parts of its link by
+   * itself (a cluster's shards) answers within the same bound.
+   */
+  readonly liveness?: { readonly interval: number; readonly timeout: number };
   /** Set in history mode: how much history each channel keeps. */
   readonly history?: HistoryOptions;
   /**

@@ -5,7 +5,7 @@ import { FanOut, type FanOutOptions, type SubscribeOptions, type Subscription } 
 import { LinkSink } from "./link_sink.ts";
 import { type OutboundBatch, outboundBatch } from "./outbound_batch.ts";
 import { ReplayBufferStream } from "./replay_buffer_stream.ts";
-import { ResyncStream } from "./resync_stream.ts";
+import { ResyncStream, type ResyncStreamOptions } from "./resync_stream.ts";
 import { TickBatcher } from "../util/tick_batcher.ts";
 
 /** Options for {@linkcode Pipeline}. */
@@ -27,6 +27,7 @@ export interface PipelineOptions {
   onFirstSubscriber: FanOutOptions["onFirstSubscriber"];
   onLastSubscriber: FanOutOptions["onLastSubscriber"];
   onSubscriberOverflow: FanOutOptions["onOverflow"];
+  onLinkResync?: ResyncStreamOptions["onLinkResync"];
   /**
    * History mode: what a catch-up reads from besides the pipeline's own
    * channel positions; `onGap` is also told when a link says a channel's gap
@@ -73,7 +74,7 @@ export class Pipeline {
   readonly #batcher: TickBatcher<OutboundBatch>;
   readonly #outbound: ReplayBufferStream;
   readonly #sink: LinkSink;
-  readonly #inbound: ResyncStream = new ResyncStream();
+  readonly #inbound: ResyncStream;
   readonly #fanOut: FanOut;
   readonly #writer: WritableStreamDefaultWriter<OutboundBatch>;
   /** Settles once everything published has been delivered to a link or handed back. */
@@ -84,6 +85,7 @@ export class Pipeline {
   readonly #backbone = { dropped: 0, outbound: 0 };
 
   constructor(options: PipelineOptions) {
+    this.#inbound = new ResyncStream({ onLinkResync: options.onLinkResync });
     const outbound = this.#outbound = new ReplayBufferStream({
       capacity: options.replayBufferSize,
       onOverflow: options.onReplayOverflow,

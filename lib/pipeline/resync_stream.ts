@@ -1,4 +1,14 @@
-import type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
+import type { Frame, ResyncFrame } from "../contract/frame.ts";
+
+/** Options for {@linkcode ResyncStream}. */
+export interface ResyncStreamOptions {
+  /**
+   * A link said `channel` may have missed events while the link itself lived
+   * on (a resync frame, reason `reconnect`); returns whether the frame goes
+   * on to the subscribers (not when resyncs on reconnect are turned off).
+   */
+  onLinkResync?: (channel: string) => boolean;
+}
 
 /**
  * The inbound stage: passes each link's batches of events through, and after
@@ -9,6 +19,11 @@ import type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
  * when the core calls {@linkcode ResyncStream.resync} once every channel is
  * subscribed again and the settle time has passed; further drops before that
  * belong to the same gap, so a subscriber gets one frame per gap.
+ *
+ * A link that lives on through a partial loss (a cluster's shard mended)
+ * sends resync frames (`reconnect`) of its own for the channels it concerns:
+ * each is told to `onLinkResync`, and passed on only when it says so and no
+ * gap is open (the frame that closes the gap stands for it).
  *
  * @example One resync frame per channel after a gap
  * ```ts
@@ -21,20 +36,25 @@ import type { EventFrame, Frame, ResyncFrame } from "../contract/frame.ts";
  * if (value?.[0]?.type !== "resync") throw new Error();
  * ```
  */
-export class ResyncStream extends TransformStream<EventFrame[], Frame[]> {
+export class ResyncStream extends TransformStream<Frame[], Frame[]> {
   #controller!: TransformStreamDefaultController<Frame[]>;
   #gapOpen = false;
   #resyncs = 0;
 
-  constructor() {
+  /** `onLinkResync` is told of each resync frame a link sent, and says whether it goes on. */
+  constructor(options: ResyncStreamOptions = {}) {
     let controller!: TransformStreamDefaultController<Frame[]>;
+    const { onLinkResync } = options;
+    // While a gap of the core is open, its own frame comes at the end of it: one from the link would be a second.
+    let passes = (channel: string) => onLinkResync!(channel);
     super({
       start: (c) => {
         controller = c;
       },
-      transform: (batch, c) => c.enqueue(batch),
+      transform: onLinkResync === undefined ? (batch, c) => c.enqueue(batch) : (batch, c) => c.enqueue(linkResyncs(batch, passes)),
     });
     this.#controller = controller;
+    passes = (channel) => !this.#gapOpen && onLinkResync!(channel);
   }
 
   /** Whether a gap is open: events may have been missed since it began. */
@@ -70,4 +90,15 @@ export class ResyncStream extends TransformStream<EventFrame[], Frame[]> {
   forgive(): void {
     this.#gapOpen = false;
   }
+}
+
+/** `batch` with each link-sent resync frame told, and left out where `onLinkResync` says so. */
+function linkResyncs(batch: Frame[], onLinkResync: (channel: string) => boolean): Frame[] {
+  for (let i = 0; i < batch.length; i++) {
+    const frame = batch[i];
+    if (frame.type === "resync" && frame.reason === "reconnect") {
+      return batch.filter((f) => f.type !== "resync" || f.reason !== "reconnect" || onLinkResync(f.channel));
+    }
+  }
+  return batch;
 }

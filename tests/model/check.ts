@@ -40,7 +40,17 @@ export function gapsOf(record: InstanceRecord): { gaps: Gap[]; strays: number[] 
 
 /** The resync events that close a gap of the link (pub/sub mode); `gap` ones are a channel's, in history mode. */
 function reconnects(record: InstanceRecord): InstanceRecord["resyncEvents"] {
-  return record.resyncEvents.filter(({ reason }) => reason === "reconnect");
+  return record.resyncEvents.filter(({ reason, channel }) => reason === "reconnect" && channel === undefined);
+}
+
+/**
+ * Pub/sub mode: the resync events of one channel that a link sent while it
+ * lived on (a cluster's shard mended): each closes a gap of that channel
+ * alone, opened at a time the model cannot see, so it excuses what that
+ * channel lost before it and owes its streams one resync frame.
+ */
+function channelResyncs(record: InstanceRecord, channel: string): InstanceRecord["resyncEvents"] {
+  return record.resyncEvents.filter((event) => event.reason === "reconnect" && event.channel === channel);
 }
 
 export function downsOf(record: InstanceRecord): number[] {
@@ -99,7 +109,8 @@ function checkStream(system: System, stream: StreamRecord, gaps: Gap[][], final:
     out.push(new Violation("a flat-out reader loses nothing to overflow", `${name} got a resync frame with reason "${overflow.reason}" (${system.stepAt(overflow.seq)})`));
   }
   const until = stream.closed ?? Infinity;
-  const closedGaps = reconnects(instance).filter(({ seq }) => seq > stream.opened && seq < until).length;
+  const closes = [...reconnects(instance), ...channelResyncs(instance, system.channels[stream.channel])];
+  const closedGaps = closes.filter(({ seq }) => seq > stream.opened && seq < until).length;
   const frames = stream.resyncs.filter(({ reason }) => reason === "reconnect").length;
   if (frames > closedGaps) {
     out.push(new Violation("one resync per gap", `${name} got ${frames} reconnect resync frame(s) but b${stream.inst} closed ${closedGaps} gap(s) while it was open`));
@@ -304,6 +315,7 @@ function checkMissing(
     const latest = sentAt(message, gaps[message.pub]) + system.limits.detection;
     const excused = !system.backbone.history && mine.some((gap) => gap.down <= horizon && gap.closed >= message.start && gap.downTime <= latest);
     if (excused) continue;
+    if (!system.backbone.history && channelResyncs(instance, system.channels[stream.channel]).some(({ seq }) => seq > message.start)) continue;
     if (replayDrops[message.pub].some((seq) => seq >= message.start)) continue; // its replay buffer overflowed
     if (stream.resyncs.some((r) => r.reason === "overflow" && r.seq > message.start)) continue; // reported as an overflow
     // Published before its channel's log was made again: it may have gone with the old log.

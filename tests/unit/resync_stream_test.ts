@@ -78,3 +78,45 @@ describe("ResyncStream", () => {
     assert.deepEqual((await read).flat().map((f) => f.type === "event" && f.message), ["first link", "second link"]);
   });
 });
+
+describe("ResyncStream: resync frames from a link that lives on (a cluster's shard mended)", () => {
+  const on = (channel: string, message: string): EventFrame => ({ type: "event", channel, message });
+  const reconnect = (channel: string): Frame => ({ type: "resync", channel, reason: "reconnect" });
+
+  it("passes each on, told once per channel, and the frames it injects itself are not told", async () => {
+    const told: string[] = [];
+    const stage = new ResyncStream({ onLinkResync: (channel) => told.push(channel) > 0 });
+    const writer = stage.writable.getWriter();
+    const reader = stage.readable.getReader();
+    const read = take(reader, 2);
+    await writer.write([on("a", "1"), reconnect("a"), on("a", "2"), on("b", "1")]);
+    stage.gap();
+    stage.resync(["a", "b"]);
+    assert.deepEqual(await read, [[on("a", "1"), reconnect("a"), on("a", "2"), on("b", "1")], [reconnect("a"), reconnect("b")]]);
+    assert.deepEqual(told, ["a"], "only the link's own frame");
+  });
+
+  it("holds them back when told so (resyncs on reconnect turned off), the events around them kept", async () => {
+    const stage = new ResyncStream({ onLinkResync: () => false });
+    const writer = stage.writable.getWriter();
+    const reader = stage.readable.getReader();
+    const read = take(reader, 1);
+    await writer.write([on("a", "1"), reconnect("a"), on("a", "2")]);
+    assert.deepEqual(await read, [[on("a", "1"), on("a", "2")]]);
+  });
+});
+
+describe("ResyncStream: a link's resync frame while a gap is open", () => {
+  it("is left out: the frame that closes the gap stands for it", async () => {
+    const told: string[] = [];
+    const stage = new ResyncStream({ onLinkResync: (channel) => told.push(channel) > 0 });
+    const writer = stage.writable.getWriter();
+    const reader = stage.readable.getReader();
+    const read = take(reader, 2);
+    stage.gap();
+    await writer.write([{ type: "resync", channel: "a", reason: "reconnect" }, event("1")]);
+    stage.resync(["a"]);
+    assert.deepEqual(await read, [[event("1")], [{ type: "resync", channel: "a", reason: "reconnect" }]]);
+    assert.deepEqual(told, []);
+  });
+});
