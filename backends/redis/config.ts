@@ -6,7 +6,7 @@
  */
 import { abortable } from "../../lib/util/abortable.ts";
 import { readCaFile } from "../tls/ca_file.ts";
-import { ErrorReply } from "redis";
+import { createClient, ErrorReply } from "redis";
 import * as v from "valibot";
 import { AuthenticationError, BackboneUnavailableError, ConfigError, configIssue } from "../../lib/contract/errors.ts";
 import { redisDatabase, RedisSettingsSchema } from "./rules.ts";
@@ -161,4 +161,27 @@ export async function connectLink(
   } finally {
     signal.removeEventListener("abort", abandon);
   }
+}
+
+/**
+ * A node-redis client (typed by its caller) whose `destroy()` holds even
+ * while it connects: node-redis 6 (seen on 6.3.1) goes on connecting a client
+ * destroyed during `connect()`, and then keeps that socket open for good. So
+ * a client destroyed before its `connect()` settled is destroyed again then.
+ */
+export function redisClient(options: RedisConfig["client"] & { name: string }): unknown {
+  const client = createClient(options) as unknown as { connect(): Promise<unknown>; destroy(): void };
+  const connect = client.connect.bind(client);
+  const destroy = client.destroy.bind(client);
+  let destroyed = false;
+  client.destroy = () => {
+    destroyed = true;
+    destroy();
+  };
+  client.connect = () => {
+    const connecting = connect();
+    connecting.then(() => destroyed && destroy(), () => {});
+    return connecting;
+  };
+  return client;
 }

@@ -7,21 +7,20 @@
  *
  * @module
  */
-import { createClient } from "redis";
 import { AuthenticationError } from "../../lib/contract/errors.ts";
 import type { EventFrame } from "../../lib/contract/frame.ts";
 import type { ConnectorContext, Link } from "../../lib/contract/link.ts";
 import { TickBatcher } from "../../lib/util/tick_batcher.ts";
 import { maskUri } from "../../lib/util/mask_uri.ts";
-import { connectLink, redisConfig, refusedForGood, reportRefused } from "./config.ts";
+import { connectLink, redisClient, redisConfig, refusedForGood, reportRefused } from "./config.ts";
 import { LinkLife } from "./link_life.ts";
 
 /** Opens one pub/sub link, resolving once Redis acknowledged both connections. */
 export async function openPubSubLink(uri: URL, context: ConnectorContext, signal: AbortSignal): Promise<Link> {
   const config = await redisConfig(uri, context.settings);
   const where = maskUri(uri);
-  const subscriber = createClient({ ...config.client, name: `${config.name}:sub` }) as unknown as Client;
-  const publisher = createClient({ ...config.client, name: `${config.name}:pub` }) as unknown as Client;
+  const subscriber = redisClient({ ...config.client, name: `${config.name}:sub` }) as unknown as Client;
+  const publisher = redisClient({ ...config.client, name: `${config.name}:pub` }) as unknown as Client;
   const dropped = (frame: EventFrame, reason: unknown) => context.dropped(frame, reason, "outbound");
   const link = new PubSubLink(where, subscriber, publisher, dropped);
   await connectLink(link, [() => Promise.all([subscriber.connect(), publisher.connect()])], signal, where, config.client.database);

@@ -26,7 +26,7 @@ import type { Clock } from "../../lib/util/clock.ts";
 import { type Deferred, deferred } from "../../lib/util/deferred.ts";
 import { type Frame, resyncFrame } from "../../lib/contract/frame.ts";
 import { type Entry, eventsOf, previousOf, streamsOf } from "./stream_replies.ts";
-import { epochOf, placeOf } from "../../lib/contract/position.ts";
+import { atPlace, epochOf, placeOf } from "../../lib/contract/position.ts";
 import type { EventFrame } from "../../lib/contract/frame.ts";
 
 /** What a {@linkcode StreamReader} needs from its link. */
@@ -107,6 +107,11 @@ export class StreamReader {
   forget(channel: string): void {
     this.#epochs.delete(channel);
     if (this.#positions.delete(channel)) this.#nudge();
+  }
+
+  /** Where each followed channel stands: its place, in the log of its epoch once known. */
+  positions(): Map<string, string> {
+    return new Map([...this.#positions].map(([channel, place]) => [channel, atPlace(this.#epochs.get(channel), place)]));
   }
 
   /** Resolves once the reader's connection answered a command sent after this call. */

@@ -10,9 +10,11 @@
  *
  * @module
  */
+import { slotKey } from "./keys.ts";
 import { ErrorReply } from "redis";
 import { ChannelError } from "../../lib/contract/errors.ts";
 import type { EventFrame } from "../../lib/contract/frame.ts";
+import type { Start } from "../../lib/contract/link.ts";
 import { atPlace, comparePositions, fromLog, isEpoch, placeOf } from "../../lib/contract/position.ts";
 
 /** The position before every stream ID. */
@@ -29,16 +31,11 @@ export const PREV = "prev";
 
 /**
  * The key that holds the epoch of `channel`'s stream (`stream_writes.ts`
- * writes it with the stream's first entry): `streamcast:epoch:{<channel>}`.
- * Redis Cluster hashes only what is between the braces, so the key lives in
- * the stream's slot; a channel with a hash tag of its own (`{eu}.news`) keeps
- * it instead: `streamcast:epoch::{eu}.news`. (A channel that has a `}` but
- * no hash tag is the one whose slot differs.)
+ * writes it with the stream's first entry), in the stream's slot:
+ * `streamcast:epoch:{<channel>}` (see `slotKey`).
  */
 export function epochKey(channel: string): string {
-  const open = channel.indexOf("{");
-  const close = open < 0 ? -1 : channel.indexOf("}", open + 1);
-  return close > open + 1 ? `streamcast:epoch::${channel}` : `streamcast:epoch:{${channel}}`;
+  return slotKey("epoch", channel);
 }
 
 /** One stream entry: its ID and its fields, flat. */
@@ -203,4 +200,34 @@ export function previousOf(entry: Entry): string | undefined {
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
+}
+
+/**
+ * Where a subscription of a stream starts, from its state read just before:
+ * after its last entry (`"new"`), before its oldest kept (`"oldest"`), or
+ * after a position; `gap` when what comes after that position is gone, and
+ * it starts before the oldest kept instead.
+ */
+export function startingPlace(start: Start, state: StreamState): { place: string; gap: boolean } {
+  if (start === "new") return { place: state.info?.last ?? ZERO, gap: false };
+  if (start === "oldest" || lostAfter(start.after, state)) return { place: oldestPosition(state.info), gap: start !== "oldest" };
+  return { place: placeOf(start.after), gap: false };
+}
+
+/**
+ * The events of `channel` after `after` (from the oldest kept when
+ * undefined) up to and including `upTo`, at most `limit`, read in one
+ * transaction with what tells whether events after `after` are gone (`"gap"`).
+ */
+export async function readRange(
+  send: (args: string[]) => Promise<unknown>,
+  channel: string,
+  { after, upTo, limit }: { after: string | undefined; upTo: string; limit: number },
+  dropped: (frame: EventFrame, reason: unknown) => void,
+): Promise<EventFrame[] | "gap"> {
+  if (limit < 1) return [];
+  const range = ["XRANGE", channel, after === undefined ? "-" : `(${placeOf(after)}`, placeOf(upTo), "COUNT", String(limit)];
+  const { reply: entries, ...state } = await readWithInfo(send, channel, range);
+  if (after !== undefined && lostAfter(after, state)) return "gap";
+  return eventsOf(channel, entries as Entry[], state.epoch, dropped);
 }

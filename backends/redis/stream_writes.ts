@@ -6,7 +6,7 @@
  * subscriber that resumes between the two would receive it twice. So a
  * publisher's events go through a script that keeps, per stream, the last
  * sequence number each publisher added (in the hash
- * `streamcast:origins:<channel>`, expiring a week after its last write) and
+ * `streamcast:origins:{<channel>}` (`slotKey`: in the stream's slot on a cluster), expiring a week after its last write) and
  * adds only what comes after it: atomically, so a batch is in the stream
  * whole or not at all. Each entry also names the ID before it (`prev`): once
  * trimming has deleted entries, the oldest one kept tells exactly whether
@@ -24,6 +24,7 @@
  */
 import type { EventFrame } from "../../lib/contract/frame.ts";
 import { newEpoch } from "../../lib/contract/position.ts";
+import { slotKey } from "./keys.ts";
 import { epochKey, FIELD, ORIGIN, PREV } from "./stream_replies.ts";
 
 /** How long a stream remembers a publisher after its last publish, in seconds. */
@@ -68,6 +69,8 @@ return last`;
 
 /** One command of a batch, and the frames of the batch it carries. */
 export interface Append {
+  /** The channel (the stream's key) it appends to. */
+  readonly channel: string;
   readonly command: string[];
   readonly frames: readonly number[];
 }
@@ -79,7 +82,7 @@ export interface Append {
  */
 export function appends(batch: readonly EventFrame[], messages: number): Append[] {
   const out: Append[] = [];
-  const scripted = new Map<string, { command: string[]; frames: number[] }>();
+  const scripted = new Map<string, { channel: string; command: string[]; frames: number[] }>();
   batch.forEach(({ channel, message, origin }, i) => {
     const split = origin?.lastIndexOf(":") ?? -1;
     const publisher = split < 0 ? "" : origin!.slice(0, split);
@@ -87,13 +90,47 @@ export function appends(batch: readonly EventFrame[], messages: number): Append[
     let append = scripted.get(key);
     if (append === undefined) {
       // A new epoch per call: one the stream took stands for its log alone, never for the next.
-      const keys = publisher === "" ? ["2", channel, epochKey(channel)] : ["3", channel, epochKey(channel), `streamcast:origins:${channel}`];
+      const keys = publisher === "" ? ["2", channel, epochKey(channel)] : ["3", channel, epochKey(channel), slotKey("origins", channel)];
       const command = ["EVAL", APPEND, ...keys, String(messages), newEpoch(), publisher, String(REMEMBER)];
-      scripted.set(key, append = { command, frames: [] });
+      scripted.set(key, append = { channel, command, frames: [] });
       out.push(append);
     }
     append.command.push(split < 0 ? "0" : origin!.slice(split + 1), message);
     append.frames.push(i);
   });
   return out;
+}
+
+/** Trimming by age is asked at most this often per channel. */
+const TRIM_EVERY = 1_000;
+
+/**
+ * With an age limit, the `XTRIM <channel> MINID ~ <now - maxAge>` a batch
+ * calls for: at most about once a second per channel, by this link.
+ */
+export class AgeTrims {
+  readonly #maxAge: number | undefined;
+  /** When each channel was last trimmed by age. */
+  readonly #trimmed = new Map<string, number>();
+
+  constructor(maxAge: number | undefined) {
+    this.#maxAge = maxAge;
+  }
+
+  /** The trims due for the channels of `batch` at `now`. */
+  due(batch: readonly EventFrame[], now: number): string[][] {
+    if (this.#maxAge === undefined) return [];
+    const minId = String(Math.max(0, now - this.#maxAge));
+    const commands: string[][] = [];
+    for (const channel of new Set(batch.map((frame) => frame.channel))) {
+      const last = this.#trimmed.get(channel);
+      if (last !== undefined && now - last < TRIM_EVERY) continue;
+      if (this.#trimmed.size >= 10_000) {
+        for (const [name, at] of this.#trimmed) if (now - at >= TRIM_EVERY) this.#trimmed.delete(name);
+      }
+      this.#trimmed.set(channel, now);
+      commands.push(["XTRIM", channel, "MINID", "~", minId]);
+    }
+    return commands;
+  }
 }

@@ -30,40 +30,28 @@
  *
  * @module
  */
-import { createClient, RESP_TYPES } from "redis";
+import { RESP_TYPES } from "redis";
 import { type EventFrame, type Frame, resyncFrame } from "../../lib/contract/frame.ts";
 import type { ConnectorContext, HistoryOptions, Link, Start } from "../../lib/contract/link.ts";
-import { atPlace, placeOf } from "../../lib/contract/position.ts";
+import { atPlace } from "../../lib/contract/position.ts";
 import { maskUri } from "../../lib/util/mask_uri.ts";
-import { connectLink, redisConfig, reportRefused } from "./config.ts";
+import { connectLink, redisClient, redisConfig, reportRefused } from "./config.ts";
 import { LinkLife } from "./link_life.ts";
-import { appends } from "./stream_writes.ts";
+import { AgeTrims, appends } from "./stream_writes.ts";
 import { StreamReader } from "./stream_reader.ts";
-import {
-  type Entry,
-  eventsOf,
-  gapAfter,
-  lostAfter,
-  oldestPosition,
-  readWithInfo,
-  streamInfo,
-  streamsOf,
-  ZERO,
-} from "./stream_replies.ts";
+import { gapAfter, oldestPosition, readRange, readWithInfo, startingPlace, streamInfo, streamsOf } from "./stream_replies.ts";
 
 /** How long one XREAD blocks: the reader is unblocked sooner whenever it must answer. */
 const BLOCK = 5_000;
 /** The most entries per stream one XREAD takes. */
 const MAX_COUNT = 1_000;
-/** Trimming by age is asked at most this often per channel. */
-const TRIM_EVERY = 1_000;
 
 /** Opens one history-mode link, resolving once Redis acknowledged both connections. */
 export async function openStreamsLink(uri: URL, context: ConnectorContext, history: HistoryOptions, signal: AbortSignal): Promise<Link> {
   const config = await redisConfig(uri, context.settings);
   const where = maskUri(uri);
-  const reader = connection(createClient({ ...config.client, name: `${config.name}:read` }));
-  const writer = connection(createClient({ ...config.client, name: `${config.name}:write` }));
+  const reader = connection(redisClient({ ...config.client, name: `${config.name}:read` }));
+  const writer = connection(redisClient({ ...config.client, name: `${config.name}:write` }));
   const link = new StreamsLink(where, reader, writer, context, history);
   await connectLink(link, [
     () => Promise.all([reader.client.connect(), writer.client.connect()]),
@@ -78,7 +66,7 @@ export async function openStreamsLink(uri: URL, context: ConnectorContext, histo
 }
 
 /** The part of a node-redis client this mode uses. */
-interface Client {
+export interface Client {
   connect(): Promise<unknown>;
   destroy(): void;
   on(event: "error" | "reconnecting", listener: (error?: unknown) => void): unknown;
@@ -86,15 +74,49 @@ interface Client {
 }
 
 /** A client, and its commands with RESP3 maps read as flat arrays, as RESP2 gives them. */
-interface Connection {
+export interface Connection {
   client: Client;
   send(args: string[]): Promise<unknown>;
 }
 
-function connection(created: unknown): Connection {
+export function connection(created: unknown): Connection {
   const client = created as Client;
   const mapped = client.withTypeMapping({ [RESP_TYPES.MAP]: Array });
   return { client, send: (args) => mapped.sendCommand(args) };
+}
+
+/** What a {@linkcode StreamReader} of a link reads with and hands its frames to. */
+export interface StreamReaderParts {
+  /** The reader's own connection, and its `CLIENT ID`. */
+  read(args: string[]): Promise<unknown>;
+  id: string;
+  /** Another connection to the same server, for everything else. */
+  write(args: string[]): Promise<unknown>;
+  history: HistoryOptions;
+  context: ConnectorContext;
+  deliver(frames: Frame[]): void;
+}
+
+/** The XREAD loop of a reader connection, interrupted and checked through the writer. */
+export function streamReader({ read, id, write, history, context, deliver }: StreamReaderParts): StreamReader {
+  const count = Math.min(MAX_COUNT, history.messages);
+  return new StreamReader({
+    send: read,
+    unblock: async () => Number(await write(["CLIENT", "UNBLOCK", id])) === 1,
+    reread: async (channel, place, trimmedOnly) => {
+      // Nothing after the place deleted even now: nothing was when it read, and the reply stands.
+      if (trimmedOnly && !gapAfter(place, await streamInfo(write, channel))) return undefined;
+      const command = ["XREAD", "COUNT", String(count), "STREAMS", channel, place];
+      const { reply, info, epoch } = await readWithInfo(write, channel, command);
+      return { gap: gapAfter(place, info), entries: streamsOf(reply)[0]?.[1] ?? [], epoch, oldest: oldestPosition(info) };
+    },
+    deliver,
+    dropped: (frame, reason) => context.dropped(frame, reason, "inbound"),
+    count,
+    block: BLOCK,
+    maxAge: history.maxAge,
+    clock: context.clock,
+  });
 }
 
 class StreamsLink implements Link {
@@ -108,14 +130,14 @@ class StreamsLink implements Link {
   readonly #history: HistoryOptions;
   readonly #life: LinkLife<Frame[]>;
   #stream: StreamReader | undefined;
-  // When each channel was last trimmed by age, by this link.
-  readonly #trimmed = new Map<string, number>();
+  readonly #trims: AgeTrims;
 
   constructor(where: string, reader: Connection, writer: Connection, context: ConnectorContext, history: HistoryOptions) {
     this.#reader = reader;
     this.#writer = writer;
     this.#context = context;
     this.#history = history;
+    this.#trims = new AgeTrims(history.maxAge);
     this.#life = new LinkLife<Frame[]>({
       where,
       clients: [["reader", reader.client], ["writer", writer.client]],
@@ -128,24 +150,13 @@ class StreamsLink implements Link {
 
   /** Starts the XREAD loop on the reader connection, whose `CLIENT ID` is `id`. */
   start(id: string): void {
-    const send = this.#writer.send;
-    const count = Math.min(MAX_COUNT, this.#history.messages);
-    this.#stream = new StreamReader({
-      send: this.#reader.send,
-      unblock: async () => Number(await send(["CLIENT", "UNBLOCK", id])) === 1,
-      reread: async (channel, place, trimmedOnly) => {
-        // Nothing after the place deleted even now: nothing was when it read, and the reply stands.
-        if (trimmedOnly && !gapAfter(place, await streamInfo(send, channel))) return undefined;
-        const read = ["XREAD", "COUNT", String(count), "STREAMS", channel, place];
-        const { reply, info, epoch } = await readWithInfo(send, channel, read);
-        return { gap: gapAfter(place, info), entries: streamsOf(reply)[0]?.[1] ?? [], epoch, oldest: oldestPosition(info) };
-      },
+    this.#stream = streamReader({
+      read: this.#reader.send,
+      write: this.#writer.send,
+      id,
+      history: this.#history,
+      context: this.#context,
       deliver: (frames) => this.#life.enqueue(frames),
-      dropped: (frame, reason) => this.#context.dropped(frame, reason, "inbound"),
-      count,
-      block: BLOCK,
-      maxAge: this.#history.maxAge,
-      clock: this.#context.clock,
     });
     this.#stream.run().catch((error) => this.#life.lose("reader", error));
   }
@@ -153,27 +164,18 @@ class StreamsLink implements Link {
   async subscribe(channel: string, start: Start = "new"): Promise<string> {
     this.#life.check();
     const state = await this.#life.guard(readWithInfo(this.#writer.send, channel));
-    let place: string;
-    if (start === "new") place = state.info?.last ?? ZERO;
-    else if (start === "oldest") place = oldestPosition(state.info);
-    else if (!lostAfter(start.after, state)) place = placeOf(start.after);
-    else {
-      this.#life.enqueue([resyncFrame(channel, "gap")]);
-      place = oldestPosition(state.info);
-    }
+    const { place, gap } = startingPlace(start, state);
+    if (gap) this.#life.enqueue([resyncFrame(channel, "gap")]);
     this.#life.check();
     const position = atPlace(state.epoch, place);
     this.#stream!.follow(channel, position);
     return position;
   }
 
-  async read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
+  read(channel: string, after: string | undefined, upTo: string, limit: number): Promise<EventFrame[] | "gap"> {
     this.#life.check();
-    if (limit < 1) return [];
-    const range = ["XRANGE", channel, after === undefined ? "-" : `(${placeOf(after)}`, placeOf(upTo), "COUNT", String(limit)];
-    const { reply: entries, ...state } = await this.#life.guard(readWithInfo(this.#writer.send, channel, range));
-    if (after !== undefined && lostAfter(after, state)) return "gap";
-    return eventsOf(channel, entries as Entry[], state.epoch, (frame, reason) => this.#context.dropped(frame, reason, "inbound"));
+    const dropped = (frame: EventFrame, reason: unknown) => this.#context.dropped(frame, reason, "inbound");
+    return this.#life.guard(readRange(this.#writer.send, channel, { after, upTo, limit }, dropped));
   }
 
   unsubscribe(channel: string): Promise<void> {
@@ -194,7 +196,7 @@ class StreamsLink implements Link {
 
   #publish(batch: EventFrame[]): Promise<void> {
     this.#life.check();
-    const { messages, maxAge } = this.#history;
+    const { messages } = this.#history;
     const send = this.#writer.send;
     const now = this.#context.clock.now();
     // Fired together, the commands go out in one pipelined write; each frame settles with its command.
@@ -203,26 +205,13 @@ class StreamsLink implements Link {
       const added = send(command);
       for (const i of frames) sent[i] = added;
     }
-    if (maxAge !== undefined) {
-      for (const channel of new Set(batch.map((frame) => frame.channel))) {
-        if (!this.#dueForTrim(channel, now)) continue;
-        // A refusal shows on the append to the same key; a loss fails the link.
-        send(["XTRIM", channel, "MINID", "~", String(Math.max(0, now - maxAge))]).catch(() => {});
-      }
+    for (const command of this.#trims.due(batch, now)) {
+      // A refusal shows on the append to the same key; a loss fails the link.
+      send(command).catch(() => {});
     }
     return Promise.all(sent).then(
       () => {},
       (error) => reportRefused(batch, sent, error, () => this.#life.error, (frame, reason) => this.#context.dropped(frame, reason, "outbound")),
     );
-  }
-
-  #dueForTrim(channel: string, now: number): boolean {
-    const last = this.#trimmed.get(channel);
-    if (last !== undefined && now - last < TRIM_EVERY) return false;
-    if (this.#trimmed.size >= 10_000) {
-      for (const [name, at] of this.#trimmed) if (now - at >= TRIM_EVERY) this.#trimmed.delete(name);
-    }
-    this.#trimmed.set(channel, now);
-    return true;
   }
 }

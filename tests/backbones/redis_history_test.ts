@@ -22,6 +22,8 @@ import { proxyOutages, runGapless } from "../fixtures/gapless.ts";
 import { runReplaced } from "../fixtures/replaced.ts";
 import { TcpProxy } from "../fixtures/proxy.ts";
 import { admin, type Admin, RedisServer, redisCli } from "../fixtures/redis.ts";
+import { slotKey } from "../../backends/redis/keys.ts";
+import { epochKey } from "../../backends/redis/stream_replies.ts";
 import { connectorContext, readEvents, sleep, uniqueChannel, within } from "../fixtures/support.ts";
 
 const REDIS = { host: "127.0.0.1", port: 6379 };
@@ -596,7 +598,7 @@ describe("redis:// history mode: epochs", () => {
       assert.deepEqual(await resumed.recovery, { recovered: true });
     } finally {
       await Promise.all([publisher.disconnect(), resumer.disconnect()]);
-      await direct.send(["DEL", ch, `streamcast:epoch:{${ch}}`, `streamcast:origins:${ch}`]);
+      await direct.send(["DEL", ch, epochKey(ch), slotKey("origins", ch)]);
     }
   });
 
@@ -627,7 +629,7 @@ describe("redis:// history mode: epochs", () => {
       }
     } finally {
       await Promise.all([broadcast.disconnect(), resumer.disconnect()]);
-      await direct.send(["DEL", ch, `streamcast:epoch:{${ch}}`, `streamcast:origins:${ch}`]);
+      await direct.send(["DEL", ch, epochKey(ch), slotKey("origins", ch)]);
     }
   });
 });

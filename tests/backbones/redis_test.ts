@@ -399,6 +399,30 @@ describe("redis:// against a server that misbehaves", () => {
   });
 });
 
+describe("redis:// connections given up", () => {
+  it("a link abandoned while it connects leaves no connection open on the server", async () => {
+    // node-redis 6 goes on connecting a client destroyed during connect(), and keeps that socket for good.
+    const direct = await admin(REDIS.port);
+    const clientName = uniqueChannel("abandoned");
+    try {
+      for (const history of [false, true]) {
+        const { context } = connectorContext();
+        const connector = redis(new URL("redis://127.0.0.1:6379"), { ...context, settings: { clientName }, ...history && { history: { messages: 10 } } });
+        const abandon = new AbortController();
+        const opening = connector.open(abandon.signal);
+        abandon.abort(new Error("abandoned"));
+        await assert.rejects(opening, /abandoned/);
+      }
+      await sleep(500);
+      const list = await direct.send<string>(["CLIENT", "LIST"]);
+      assert.deepEqual(list.split("\n").filter((line) => line.includes(`name=${clientName}:`)), []);
+    } finally {
+      await direct.kill(clientName);
+      await direct.close();
+    }
+  });
+});
+
 describe("redis:// across processes", () => {
   it("three worker processes each receive every message, through a server restart", async () => {
     const server = await RedisServer.start();
