@@ -34,6 +34,7 @@ import { openPubSubLink } from "./pubsub_link.ts";
 import { openStreamsLink } from "./streams_link.ts";
 
 export type { RedisSettings } from "./config.ts";
+export { redisCluster, type RedisClusterSettings } from "./cluster/mod.ts";
 export type { Pem, TlsOptions } from "../tls/options.ts";
 
 /**

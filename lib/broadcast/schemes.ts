@@ -4,7 +4,7 @@ import { utf8Length } from "../util/utf8_length.ts";
 import { kafkaRules } from "../../backends/kafka/rules.ts";
 import { memoryRules } from "../../backends/memory/rules.ts";
 import { postgresRules } from "../../backends/postgres/rules.ts";
-import { redisRules } from "../../backends/redis/rules.ts";
+import { redisClusterRules, redisRules } from "../../backends/redis/rules.ts";
 import { type BackboneRules, decodes, type UriProblem } from "../contract/backbone_rules.ts";
 import { ChannelError, ConfigError, configIssue, isPermissionError, MessageError, PayloadTooLargeError, UnsupportedBackendError } from "../contract/errors.ts";
 import type { Backend } from "../contract/link.ts";
@@ -20,6 +20,7 @@ interface Scheme {
 
 const memory: Scheme = { rules: memoryRules, load: () => import("../../backends/memory/mod.ts") };
 const redis: Scheme = { rules: redisRules, load: () => import("../../backends/redis/mod.ts") };
+const redisCluster: Scheme = { rules: redisClusterRules, load: () => import("../../backends/redis/cluster/mod.ts") };
 const postgres: Scheme = { rules: postgresRules, load: () => import("../../backends/postgres/mod.ts") };
 const kafka: Scheme = { rules: kafkaRules, load: () => import("../../backends/kafka/mod.ts") };
 
@@ -27,6 +28,8 @@ const SCHEMES: Readonly<Record<string, Scheme>> = {
   "memory:": memory,
   "redis:": redis,
   "rediss:": redis,
+  "redis+cluster:": redisCluster,
+  "rediss+cluster:": redisCluster,
   "postgres:": postgres,
   "postgresql:": postgres,
   "kafka:": kafka,
@@ -44,7 +47,7 @@ export function parseUri(uri: string | URL, name = "URI"): URL {
   const text = printable(uri);
   let url: URL;
   try {
-    url = new URL(brokerList(text));
+    url = new URL(hostList(text));
   } catch {
     // No cause: the runtime's TypeError keeps the raw text, password included.
     const received = JSON.stringify(maskUri(text));
@@ -97,18 +100,22 @@ function userinfoProblems(url: URL): UriProblem[] {
   return problems;
 }
 
+/** The query parameter that keeps a scheme's list of hosts. */
+const HOST_LISTS: Readonly<Record<string, string>> = { "kafka://": "brokers", "redis+cluster://": "nodes", "rediss+cluster://": "nodes" };
+
 /**
  * `kafka://a:9092,b:9092` is not a WHATWG URL (a port cannot hold a comma):
- * such a list is kept in a `brokers` query parameter, the first broker as host.
+ * such a list is kept in a query parameter (`brokers`, `nodes` for a Redis
+ * Cluster's seeds), the first host as the URI's host.
  */
-function brokerList(uri: string): string {
-  const match = /^(kafka:\/\/)([^@/?#]*@)?([^/?#]*,[^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(uri);
+function hostList(uri: string): string {
+  const match = /^(kafka:\/\/|rediss?\+cluster:\/\/)([^@/?#]*@)?([^/?#]*,[^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(uri);
   if (match === null) return uri;
   const [, scheme, userinfo = "", hosts, path, query = "", hash = ""] = match;
-  const brokers = hosts.split(",").map((host) => host.trim()).filter(Boolean);
+  const list = hosts.split(",").map((host) => host.trim()).filter(Boolean);
   const params = new URLSearchParams(query.slice(1));
-  params.set("brokers", brokers.join(","));
-  return `${scheme}${userinfo}${brokers[0]}${path}?${params}${hash}`;
+  params.set(HOST_LISTS[scheme.toLowerCase()], list.join(","));
+  return `${scheme}${userinfo}${list[0]}${path}?${params}${hash}`;
 }
 
 /**

@@ -76,6 +76,11 @@ export const ROWS: Row[] = [
   { name: "memory:// URI with a port", act: make("memory://hub:80"), ...CONFIG, names: /^Invalid URI: Expected memory:\/\/ or memory:\/\/<hub name> but received "memory:\/\/hub:80"/ },
   { name: "Redis URI with a parameter it does not read", act: make(`redis://u:${PASSWORD}@127.0.0.1:6379?db=1`), ...CONFIG, names: /^Invalid URI parameter: .*received "db"/ },
   { name: "Redis database number out of range", act: make(`redis://u:${PASSWORD}@127.0.0.1/99999999999`), ...CONFIG, names: /^Invalid URI database: .*received "99999999999"/ },
+  { name: "Redis Cluster URI with a database", act: make(`redis+cluster://u:${PASSWORD}@127.0.0.1:7000,127.0.0.1:7001/3`), ...CONFIG, names: /^Invalid URI database: Expected none: a Redis Cluster has database 0 only but received "3"$/ },
+  { name: "Redis Cluster seed with a port out of range", act: make(`redis+cluster://u:${PASSWORD}@127.0.0.1:7000,127.0.0.1:70001`), ...CONFIG, names: /^Invalid URI node: Expected host:port with a port from 1 to 65535 but received "127\.0\.0\.1:70001"$/ },
+  { name: "Redis Cluster URI with a parameter it does not read", act: make(`rediss+cluster://u:${PASSWORD}@127.0.0.1:7000?db=1`), ...CONFIG, names: /^Invalid URI parameter: .*received "db"/ },
+  { name: "Redis Cluster failover timeout that is no time", act: make("redis+cluster://127.0.0.1:7000", { backendOptions: { failoverTimeout: -1 } }), ...CONFIG, names: /^Invalid option backendOptions\.failoverTimeout: / },
+  { name: "Redis Cluster node address map to no address", act: make("redis+cluster://127.0.0.1:7000", { backendOptions: { nodeAddressMap: { "10.0.0.1:7000": "nowhere" } } }), ...CONFIG, names: /^Invalid option backendOptions\.nodeAddressMap\.10\.0\.0\.1:7000: Expected host:port/ },
   { name: "Postgres URI with an unknown sslmode", act: make(`postgres://u:${PASSWORD}@127.0.0.1/test?sslmode=maybe`), ...CONFIG, names: /^Invalid URI parameter sslmode: .*received "maybe"/ },
   { name: "Postgres password that does not percent-decode", act: make("postgres://u:s3cret%ZZPW@127.0.0.1/test"), ...CONFIG, names: /^Invalid URI password: Expected percent-encoded UTF-8 but received \*\*\*$/ },
   { name: "Kafka URI with a parameter it does not read", act: make(`kafka://u:${PASSWORD}@127.0.0.1:9092?acks=all`), ...CONFIG, names: /^Invalid URI parameter: .*received "acks"/ },
@@ -83,6 +88,7 @@ export const ROWS: Row[] = [
 
   // The environment
   { name: "URI variable that does not parse", act: env({ OPAL_BROADCAST_URI: `redis://u:${PASSWORD}@host:99999` }), ...CONFIG, names: /^Invalid OPAL_BROADCAST_URI: / },
+  { name: "Redis Cluster URI variable with a bad seed", act: env({ OPAL_BROADCAST_URI: `redis+cluster://u:${PASSWORD}@a:7000,b:x` }), ...CONFIG, names: /^Invalid OPAL_BROADCAST_URI node: .*received "b:x"/ },
   { name: "URI variable that breaks its backbone's rules", act: env({ OPAL_BROADCAST_URI: `redis://u:${PASSWORD}@host/99999999999` }), ...CONFIG, names: /^Invalid OPAL_BROADCAST_URI database: / },
   { name: "boolean variable that is no boolean", act: env({ OPAL_BROADCAST_RECONNECT_ENABLED: "maybe" }), ...CONFIG, names: /^Invalid OPAL_BROADCAST_RECONNECT_ENABLED: .*received "maybe"/ },
   { name: "negative integer variable", act: env({ OPAL_BROADCAST_RECONNECT_MAX_RETRIES: "-1" }), ...CONFIG, names: /^Invalid OPAL_BROADCAST_RECONNECT_MAX_RETRIES: .*received "-1"/ },
