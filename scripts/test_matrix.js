@@ -112,6 +112,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => {
     if (running !== undefined) process.kill(-running.pid, "SIGKILL");
     stopBrokers();
+    stopClusters();
     process.exit(130);
   });
 }
@@ -139,6 +140,42 @@ function brokerRuns(dir) {
 function stopBrokers() {
   for (const dir of brokerDirs().filter((dir) => !brokersBefore.has(dir) && brokerRuns(dir))) {
     const stopped = spawnSync("bash", [local("scripts/kafka.sh"), "stop", "--dir", dir], { encoding: "utf8" });
+    console.log(`test_matrix: ${(stopped.stdout || stopped.stderr).trim()}`);
+  }
+}
+
+// The Redis Cluster tests share one cluster (scripts/dev/redis_cluster.ts) the
+// same way: the run stops the clusters of this checkout it leaves running,
+// unless they ran before the run started.
+const CLUSTER_CACHE = local(".cache/redis-cluster");
+const clusterDirs = () => existsSync(CLUSTER_CACHE)
+  ? readdirSync(CLUSTER_CACHE).map((name) => `${CLUSTER_CACHE}/${name}`).filter((dir) => nodePidFiles(dir).length > 0)
+  : [];
+const nodePidFiles = (dir) => {
+  try {
+    return readdirSync(dir).map((name) => `${dir}/${name}/redis.pid`).filter((file) => existsSync(file));
+  } catch {
+    return [];
+  }
+};
+const clustersBefore = new Set(clusterDirs().filter((dir) => clusterRuns(dir)));
+
+/** Whether any node of the cluster whose node folders are in `dir` runs. */
+function clusterRuns(dir) {
+  return nodePidFiles(dir).some((file) => {
+    try {
+      process.kill(Number(readFileSync(file, "utf8")), 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Stops the Redis clusters this run started, through scripts/redis-cluster.sh. */
+function stopClusters() {
+  for (const dir of clusterDirs().filter((dir) => !clustersBefore.has(dir) && clusterRuns(dir))) {
+    const stopped = spawnSync("bash", [local("scripts/redis-cluster.sh"), "stop", "--dir", dir], { encoding: "utf8" });
     console.log(`test_matrix: ${(stopped.stdout || stopped.stderr).trim()}`);
   }
 }
@@ -217,6 +254,7 @@ for (const { row, name } of rows) {
 }
 
 stopBrokers();
+stopClusters();
 console.log("\n=== runtime matrix");
 for (const { name, outcome, note, ms } of results) {
   console.log(`  ${outcome.padEnd(7)} ${minutes(ms).padStart(6)}  ${name}: ${note}`);

@@ -8,6 +8,7 @@ import { readdirSync } from "node:fs";
 
 /** Folders whose tests run on the first row (Node 20, the full suite) only, and why. */
 export const FIRST_ROW_ONLY = {
+  cluster: "Redis Cluster: one shared cluster started by scripts/redis-cluster.sh, failovers take seconds",
   cli: "the streamcast command is a Node program (node:cluster); some drive Chromium",
   kafka: "Kafka: the tests start brokers of their own, minutes per run",
   runtimes: "they drive another runtime (Deno, tsc on the npm package's declarations)",

@@ -27,12 +27,18 @@ export interface ModelBackbone extends CommandSet {
   close(): Promise<void>;
 }
 
-export type BackboneKind = "memory" | "redis" | "postgres" | "kafka";
-export const KINDS: BackboneKind[] = ["memory", "redis", "postgres", "kafka"];
+export type BackboneKind = "memory" | "redis" | "postgres" | "kafka" | "redis-cluster";
+export const KINDS: BackboneKind[] = ["memory", "redis", "postgres", "kafka", "redis-cluster"];
+
+/** How a test name or report says `kind`: `redis://`, `redis+cluster://`. */
+export function schemeOf(kind: BackboneKind): string {
+  return kind === "redis-cluster" ? "redis+cluster://" : `${kind}://`;
+}
 
 /** Opens the backbone of `kind`; with `history`, its runs are in history mode. */
 export async function openBackbone(kind: BackboneKind, history = false): Promise<ModelBackbone> {
-  const backbone = await { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone }[kind](history);
+  const backbones = { memory: memoryBackbone, redis: redisBackbone, postgres: postgresBackbone, kafka: kafkaBackbone, "redis-cluster": redisClusterBackbone };
+  const backbone = await backbones[kind](history);
   return history ? inHistoryMode(backbone) : backbone;
 }
 
@@ -181,6 +187,86 @@ async function redisBackbone(history: boolean): Promise<ModelBackbone> {
       await proxy.stop();
       await server.kill();
       if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The shared Redis Cluster (`scripts/dev/redis_cluster.ts`) through a proxy of
+ * our own in front of each of its six nodes (`nodeAddressMap` sends every
+ * node connection through them): a cut or stall of all six is an outage of
+ * the whole cluster. In history mode, kills end only this run's connections
+ * (by client name), on every node, and "kill subscribers" this run's `XREAD`
+ * readers (in pub/sub mode a killed node connection costs a resync frame with
+ * no gap of the link's, which the model's invariants do not know). No restart: the shared cluster keeps no persistence, and the
+ * fault tests of `tests/cluster/` kill its nodes one at a time. History
+ * replaced: the stream and its epoch deleted on the channel's master.
+ */
+async function redisClusterBackbone(history: boolean): Promise<ModelBackbone> {
+  const { startSharedCluster } = await import("../../scripts/dev/redis_cluster.ts");
+  const { RedisClusterFixture } = await import("../fixtures/redis_cluster.ts");
+  const { epochKey } = await import("../../backends/redis/stream_replies.ts");
+  const { slotKey } = await import("../../backends/redis/keys.ts");
+  await import("../../backends/redis/cluster/mod.ts"); // loaded before the first run, not during it
+  await startSharedCluster();
+  const cluster = new RedisClusterFixture();
+  await cluster.waitHealthy();
+  const proxies = cluster.ports.map((port) => new TcpProxy({ port }));
+  const ports = await Promise.all(proxies.map((proxy) => proxy.start()));
+  const nodeAddressMap = Object.fromEntries(cluster.ports.map((port, i) => [`127.0.0.1:${port}`, `127.0.0.1:${ports[i]}`]));
+  const every = (action: (proxy: TcpProxy) => Promise<void>) => async () => void await Promise.all(proxies.map(action));
+  /** Kills, on every node, the connections whose name starts with `prefix` and that `also` picks from CLIENT LIST's line. */
+  const killWhere = async (prefix: string, also: (line: string) => boolean = () => true) => {
+    await Promise.all(cluster.ports.map(async (port) => {
+      const list = await cluster.send<string>(port, ["CLIENT", "LIST"]);
+      const ids = list.split("\n").flatMap((line) => {
+        const id = /\bid=(\d+)/.exec(line)?.[1];
+        const name = /\bname=(\S*)/.exec(line)?.[1] ?? "";
+        return id && name.startsWith(prefix) && also(line) ? [id] : [];
+      });
+      await Promise.all(ids.map((id) => cluster.send(port, ["CLIENT", "KILL", "ID", id]).catch(() => {})));
+    }));
+  };
+  const prefix = `model-${tag()}`;
+  let runs = 0;
+  return {
+    name: "redis+cluster://",
+    limits: { bound: 10_000, latency: 3_000, detection: 3_000 },
+    waits: [0, 20, 100, 300, 700],
+    // Pub/sub mode: a node connection killed is mended inside the link, one resync frame for its shard's channels and no
+    // state change, which the model cannot tell from a resync with no gap open: kills in history mode only (no resync at all).
+    can: { kill: history, killSubscribers: history, restart: false, slow: false, replaceHistory: true },
+    run: async () => {
+      const run = runs++;
+      const name = (i: number) => `${prefix}-${run}-b${i}`;
+      return {
+        // The seed list as the `nodes` parameter (what a host list becomes), so that history mode can add its own with `URL`.
+        uri: `redis+cluster://127.0.0.1:${ports[0]}?nodes=${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
+        // The link probes each node within half the liveness timeout: 500 ms here, not FAST's 100 ms, which a pause of
+        // the event loop (the first run loading modules) outlasts, losing a healthy shard (a resync frame with no gap).
+        options: (i) => ({
+          ...NETWORK,
+          liveness: { interval: 100, timeout: 1_000 },
+          backendOptions: { clientName: name(i), nodeAddressMap, failoverTimeout: 5_000 },
+        }),
+        cut: every((proxy) => proxy.cut()),
+        stall: every((proxy) => proxy.stall()),
+        restore: every((proxy) => proxy.restore()),
+        kill: (i) => killWhere(`${name(i)}:`),
+        // Pub/sub mode: the connections in sharded subscribe (flag P); history mode: the readers blocked in XREAD.
+        killSubscribers: () => killWhere(`${prefix}-${run}-`, history ? (line) => /\bname=\S*:read\b/.test(line) : (line) => /\bflags=\S*P/.test(line)),
+        ...history && {
+          replaceHistory: async (channel: string) => {
+            const master = await cluster.masterOf(await cluster.slotOf(channel));
+            await cluster.send(master.port, ["DEL", channel, epochKey(channel), slotKey("origins", channel)]);
+          },
+        },
+        release: every((proxy) => proxy.restore()),
+      };
+    },
+    close: async () => {
+      await Promise.all(proxies.map((proxy) => proxy.stop()));
+      await cluster.close();
     },
   };
 }

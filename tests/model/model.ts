@@ -17,7 +17,7 @@
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { type BackboneKind, type ModelBackbone, openBackbone } from "./backbones.ts";
+import { type BackboneKind, type ModelBackbone, openBackbone, schemeOf } from "./backbones.ts";
 import { activeTimers, eventually, sleep } from "../fixtures/support.ts";
 import { checkDisconnect, check, checkStats, downsOf, gapsOf, throwIfAny } from "./check.ts";
 import { type InstanceRecord, System, Violation } from "./system.ts";
@@ -69,7 +69,7 @@ export async function assertModel(backbone: ModelBackbone, options: ModelOptions
   const shown = fc.stringify(details.counterexample);
   const replayPath = /replayPath="([^"]*)"/.exec(shown)?.[1];
   const commands = /"commands":(.*?) \/\*replayPath/.exec(shown)?.[1];
-  const kind = backbone.name.replace("://", "") + (backbone.history ? " --history" : "");
+  const kind = backbone.name.replace("redis+cluster://", "redis-cluster").replace("://", "") + (backbone.history ? " --history" : "");
   if (details.counterexamplePath !== null && replayPath !== undefined) {
     report += `\nReplay it: npm run test:model -- --backbone ${kind} --seed=${details.seed} --path "${details.counterexamplePath}" --replay-path "${replayPath}"`;
   }
@@ -198,6 +198,7 @@ export const DEFAULTS: Record<BackboneKind, Omit<ModelOptions, "runs">> = {
   redis: { maxCommands: 30, shrinkTime: 120 },
   postgres: { maxCommands: 30, shrinkTime: 120 },
   kafka: { maxCommands: 20, shrinkTime: 120 },
+  "redis-cluster": { maxCommands: 30, shrinkTime: 120 },
 };
 
 /** The test a backbone's model test file declares: `runs` random command sequences. */
@@ -205,7 +206,7 @@ export function modelSuite(kind: BackboneKind, defaultRuns: number, options: { h
   // MODEL_RUNS overrides the count: the runtime matrix runs fewer on the runtimes beyond Node 20.
   const runs = Number(process.env.MODEL_RUNS ?? defaultRuns);
   const mode = options.history ? " in history mode" : "";
-  describe(`model-based test on ${kind}://${mode}`, () => {
+  describe(`model-based test on ${schemeOf(kind)}${mode}`, () => {
     let backbone: ModelBackbone | undefined;
     before(async () => {
       backbone = await openBackbone(kind, options.history);
@@ -216,7 +217,7 @@ export function modelSuite(kind: BackboneKind, defaultRuns: number, options: { h
     const promise = options.history
       ? "every subscriber gets every event exactly once, in each publisher's order, with no resync frame but one per replaced history"
       : "no subscriber goes deaf, loses or reorders events, or overflows; one resync per gap";
-    it(`${promise}; every call settles and the stats add up, under random churn and outages on ${kind}://${mode}`, async () => {
+    it(`${promise}; every call settles and the stats add up, under random churn and outages on ${schemeOf(kind)}${mode}`, async () => {
       await assertModel(backbone!, { ...DEFAULTS[kind], runs });
     });
   });

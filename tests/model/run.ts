@@ -4,7 +4,7 @@
  *   npm run test:model -- --runs 1000 --backbone redis
  *   npm run test:model -- --backbone memory --seed 42 --path "3:1:0" --replay-path "AAB"
  *
- * --backbone memory|redis|postgres|kafka|all (default memory), --runs N
+ * --backbone memory|redis|postgres|kafka|redis-cluster|all (default memory), --runs N
  * (default 100), --max-commands N, --shrink-time SECONDS, --seed and --path
  * (from a failure's report) to replay it, --replay-path (the `replayPath` the
  * report prints inside the counterexample) to replay the same commands,
@@ -18,7 +18,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { assertModel, DEFAULTS, runCommands } from "./model.ts";
-import { type BackboneKind, KINDS, openBackbone } from "./backbones.ts";
+import { type BackboneKind, KINDS, openBackbone, schemeOf } from "./backbones.ts";
 import { COMMAND_NAMES, type CommandName } from "./commands.ts";
 
 const { values } = parseArgs({
@@ -40,7 +40,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log("Usage: npm run test:model -- [--backbone memory|redis|postgres|kafka|all] [--runs N] [--max-commands N] [--shrink-time S] [--seed N --path P [--replay-path R]] [--verbose] [--history] [--without NAMES] [--commands LIST [--instances N]]");
+  console.log("Usage: npm run test:model -- [--backbone memory|redis|postgres|kafka|redis-cluster|all] [--runs N] [--max-commands N] [--shrink-time S] [--seed N --path P [--replay-path R]] [--verbose] [--history] [--without NAMES] [--commands LIST [--instances N]]");
   process.exit(0);
 }
 
@@ -75,7 +75,7 @@ for (const kind of kinds) {
   try {
     if (values.commands !== undefined) {
       await runCommands(backbone, integer("instances", values.instances, 1)!, values.commands);
-      console.log(`${kind}://: the commands passed`);
+      console.log(`${schemeOf(kind)}: the commands passed`);
       continue;
     }
     await assertModel(backbone, {
@@ -89,10 +89,10 @@ for (const kind of kinds) {
       verbose: values.verbose,
       without,
     });
-    console.log(`${kind}://: ${runs} runs passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`${schemeOf(kind)}: ${runs} runs passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } catch (error) {
     failed = true;
-    console.error(`${kind}://: FAILED after ${((Date.now() - started) / 1000).toFixed(1)} s\n${(error as Error).message}`);
+    console.error(`${schemeOf(kind)}: FAILED after ${((Date.now() - started) / 1000).toFixed(1)} s\n${(error as Error).message}`);
   } finally {
     await backbone.close();
   }
