@@ -98,7 +98,8 @@ export function connectError(where: string, error: unknown, database?: number): 
 }
 
 // Error replies that say "not now" rather than "never": the link is treated as lost and the broadcast retried.
-const TRANSIENT = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOAUTH|NOREPLICAS|OOM)\b/;
+// EXECABORT: on a cluster, a transaction whose command was redirected (its slot moved) when it was queued.
+const TRANSIENT = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOAUTH|NOREPLICAS|OOM|EXECABORT)\b/;
 
 /** Whether Redis refused a command for good (an error reply that retrying cannot change). */
 export function refusedForGood(error: unknown): boolean {

@@ -170,7 +170,7 @@ describe("configuration from the environment", () => {
 
   it("Broadcast.fromEnv masks the password of a bad URI", () => {
     assert.throws(() => Broadcast.fromEnv({ OPAL_BROADCAST_URI: "amqp://app:hunter2@mq" }), configError((error) => {
-      assert.match(error.message, /Invalid OPAL_BROADCAST_URI: Expected a scheme one of memory:\/\/ redis:\/\/ rediss:\/\/ postgres:\/\/ postgresql:\/\/ kafka:\/\//);
+      assert.match(error.message, /Invalid OPAL_BROADCAST_URI: Expected a scheme one of memory:\/\/ redis:\/\/ rediss:\/\/ redis\+cluster:\/\/ rediss\+cluster:\/\/ postgres:\/\/ postgresql:\/\/ kafka:\/\//);
       assert.doesNotMatch(error.message, /hunter2/);
       assert.match(error.message, /amqp:\/\/app:\*\*\*@mq/);
     }));

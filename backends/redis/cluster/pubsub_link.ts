@@ -63,8 +63,11 @@ export class ClusterPubSubLink implements Link {
       wanted: (channel) => this.#wanted.has(channel),
       place: async (shard, channels) => {
         await shard.subscribe(channels);
-        // Acknowledged: what a subscriber missed meanwhile is told now, once per channel.
-        const resynced = channels.filter((channel) => this.router.adopt(channel) && this.#wanted.has(channel));
+        // Unsubscribed while this was on its way: let it go again.
+        for (const channel of channels) if (!this.#wanted.has(channel)) await shard.unsubscribe(channel);
+        // Acknowledged, and still here (not ended again by its slot moving meanwhile): what a
+        // subscriber missed meanwhile is told now, once per channel.
+        const resynced = channels.filter((channel) => shard.channels.has(channel) && this.router.adopt(channel) && this.#wanted.has(channel));
         this.#life.enqueue(resynced.map((channel) => resyncFrame(channel, "reconnect")));
       },
       linkError: () => this.#life.error,

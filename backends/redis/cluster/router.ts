@@ -255,6 +255,8 @@ export class ClusterRouter<N extends ClusterNode> {
           byOwner.set(owner, [...byOwner.get(owner) ?? [], channel]);
         }
         await Promise.all([...byOwner].map(async ([address, channels]) => place(await this.node(address), channels)));
+        // Some are orphans still (lost again meanwhile): the next try waits its turn, never spins.
+        if (this.#orphans.size > 0) await clock.delay(backoffDelay(tries, RETRY));
       } catch (error) {
         if (linkError()) return;
         this.#stale = true;

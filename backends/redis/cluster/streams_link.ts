@@ -70,12 +70,14 @@ export class ClusterStreamsLink implements Link {
         keep(positions);
         const channels = [...positions.keys()];
         this.#redirected(node, channels, cause);
-        // A slot between two states (a multi-key read while only some keys moved): read again a little later.
-        if (/^(TRYAGAIN|CLUSTERDOWN)\b/.test(errorMessage(cause))) context.clock.delay(100).then(() => this.router.orphan(channels));
-        else this.router.orphan(channels);
+        // A slot between two states (a multi-key read while only some keys moved): read again a little
+        // later, those still waiting where they stood (not unsubscribed, or subscribed afresh, meanwhile).
+        if (!/^(TRYAGAIN|CLUSTERDOWN)\b/.test(errorMessage(cause))) return this.router.orphan(channels);
+        context.clock.delay(100).then(() => this.router.orphan(channels.filter((channel) => this.#stood.get(channel) === positions.get(channel))));
       },
       lost: (node: StreamNode, positions: Map<string, string>) => {
         keep(positions);
+        for (const [slot, address] of this.#importing) if (address === node.address) this.#importing.delete(slot);
         this.router.lost(node, positions.keys());
       },
     };
@@ -84,14 +86,17 @@ export class ClusterStreamsLink implements Link {
       context,
       open: (address, timeout) => StreamNode.open(address, { config: config.redis, context, history, events, timeout }),
       wanted: (channel) => this.#wanted.has(channel),
-      route: (channel) => this.#importing.get(slotOf(channel)),
+      route: (channel) => this.#importingTo(channel),
       place: async (node, channels) => {
         await Promise.all(channels.map(async (channel) => {
           const position = this.#stood.get(channel);
-          if (position === undefined) return;
+          // Subscribed afresh meanwhile: its own subscribe follows it.
+          if (position === undefined) return void this.router.adopt(channel);
           await node.follow(channel, position, this.#importing.get(slotOf(channel)) === node.address);
           if (this.#stood.get(channel) === position) this.#stood.delete(channel);
           this.router.adopt(channel);
+          // Unsubscribed while it was being followed again.
+          if (!this.#wanted.has(channel)) node.forget(channel);
         }));
       },
       linkError: () => this.#life.error,
@@ -157,6 +162,22 @@ export class ClusterStreamsLink implements Link {
       if (redirect.kind === "ASK") this.#importing.set(slot, this.router.reach(redirect.address));
       else if (this.#importing.get(slot) === node.address) this.#importing.delete(slot);
     }
+  }
+
+  /** The master importing `channel`'s slot, while it is not yet its owner; an entry is let go once it is. */
+  #importingTo(channel: string): Address | undefined {
+    const slot = slotOf(channel);
+    const to = this.#importing.get(slot);
+    if (to === undefined) return undefined;
+    let owner: Address | undefined;
+    try {
+      owner = this.router.owner(channel);
+    } catch {
+      owner = undefined;
+    }
+    if (owner !== to) return to;
+    this.#importing.delete(slot);
+    return undefined;
   }
 
   #forgetOrphan(channel: string): void {
