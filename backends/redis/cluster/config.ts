@@ -18,8 +18,8 @@ export interface RedisClusterSettings extends RedisSettings {
   /**
    * How long, in milliseconds, a shard may stay unreachable (no node serves
    * its slots, or its master does not answer) before the whole link is
-   * given up and the core reconnects, resyncing every channel. Publishes to
-   * that shard wait meanwhile. Above the cluster's `cluster-node-timeout`
+   * given up and the core reconnects, resyncing every channel. Publishes
+   * wait meanwhile (all of them: the link's writes are one ordered stream). Above the cluster's `cluster-node-timeout`
    * plus its failover time, so that a failover is mended inside the link.
    * @default {30000}
    */
